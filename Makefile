@@ -1,0 +1,48 @@
+# medtune: `make demo` runs the whole pipeline on sample data; `make test` runs the tests.
+# Both set up .venv from pyproject.toml + constraints.txt (the one source of pinned versions).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+NPZ ?= ../shared/data/pneumoniamnist/pneumoniamnist.npz
+PYTEST_ARGS ?=
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Keep every Ray connection on loopback on these machines (DESIGN.md, "Ray on these machines").
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_USAGE_STATS_ENABLED := 0
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install demo sample-data test lint bench clean
+
+install: $(STAMP)
+
+# torch first, by exact version, so pip takes the local CPU build and nothing pulls a CUDA one.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q "torch==2.13.0" -c constraints.txt
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+sample-data: install
+	@if [ -d data/raw ]; then echo "data/raw exists; keeping it"; \
+	elif [ -f "$(NPZ)" ]; then medtune sample-data --npz "$(NPZ)"; \
+	else medtune sample-data; fi
+
+demo: sample-data
+	dvc add -q data/raw data/labels.csv
+	time dvc repro
+	dvc metrics show
+	@echo "MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db"
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+
+bench: install
+	$(VENV)/bin/python bench/overhead.py
+
+clean:
+	rm -rf data/raw data/labels.csv data/*.dvc data/interim data/processed data/splits models reports \
+	  ray_results mlruns.db mlartifacts dvc.lock .dvc/cache

@@ -1,0 +1,125 @@
+"""`medtune` command: one sub-command per DVC stage plus sample-data and predict.
+
+Commands parse options and call one library function; a user-caused error (MedtuneError) is printed
+as one line and exits with status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from medtune.config import load_params
+from medtune.errors import MedtuneError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="DICOM -> DVC -> Ray Tune + Optuna -> MLflow registry -> test once.")
+ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="params.yaml to read")
+
+
+def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn MedtuneError into `error: ...` on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MedtuneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command("sample-data")
+@one_line_errors
+def sample_data(out: Path = typer.Option(Path("data/raw"), help="folder for the DICOM files"),
+                labels: Path = typer.Option(Path("data/labels.csv"), help="labels CSV to write"),
+                npz: Path | None = typer.Option(None, help="MedMNIST-format .npz to convert"),
+                limit: int | None = typer.Option(None, help="at most this many images per split (npz)"),
+                patients: int = typer.Option(60, help="synthetic cohort: number of patients"),
+                seed: int = typer.Option(0, help="synthetic cohort: seed")) -> None:
+    """Write a sample DICOM cohort and its labels.csv (from a MedMNIST .npz, else synthetic)."""
+    from medtune.data.sample import write_from_npz, write_synthetic
+
+    if npz is not None:
+        if not npz.is_file():
+            raise MedtuneError(f"--npz: file '{npz}' does not exist")
+        n = write_from_npz(npz, out, labels, limit=limit)
+        print(f"sample-data: {n} DICOM files from {npz.name} (official train/val/test kept in labels.csv)")
+    else:
+        n = write_synthetic(out, labels, n_patients=patients, seed=seed)
+        print(f"sample-data: {n} synthetic DICOM files ({patients} patients) in {out}")
+
+
+@app.command()
+@one_line_errors
+def ingest(params: Path = ParamsOpt) -> None:
+    """Read every raw file; write the manifest, rejected.csv and the dataset fingerprint."""
+    from medtune.stages import ingest as stage
+
+    stage.run(load_params(params))
+
+
+@app.command()
+@one_line_errors
+def preprocess(params: Path = ParamsOpt) -> None:
+    """Decode accepted files once into data/processed/images.npy + index.parquet."""
+    from medtune.stages import preprocess as stage
+
+    stage.run(load_params(params))
+
+
+@app.command()
+@one_line_errors
+def split(params: Path = ParamsOpt) -> None:
+    """Patient-level train/val/test split with leakage checks."""
+    from medtune.stages import split as stage
+
+    stage.run(load_params(params))
+
+
+@app.command()
+@one_line_errors
+def tune(params: Path = ParamsOpt,
+         resume: bool = typer.Option(True, "--resume/--fresh",
+                                     help="resume an interrupted sweep of the same inputs (default)")) -> None:
+    """Ray Tune + Optuna + ASHA sweep on train/val; every trial logged to MLflow."""
+    from medtune.stages import tune as stage
+
+    stage.run(load_params(params), resume=resume)
+
+
+@app.command()
+@one_line_errors
+def promote(params: Path = ParamsOpt) -> None:
+    """Register the best trial and move the champion alias if it passes the gate."""
+    from medtune.stages import promote as stage
+
+    stage.run(load_params(params))
+
+
+@app.command()
+@one_line_errors
+def test(params: Path = ParamsOpt,
+         rescore: bool = typer.Option(False, help="score again although this pair was scored"),
+         reason: str = typer.Option("", help="why a rescore is needed (required with --rescore)")) -> None:
+    """Score the champion on the held-out test split, once per (model version, split)."""
+    from medtune.stages import holdout as stage
+
+    if rescore and not reason.strip():
+        raise MedtuneError("--rescore needs --reason '...': a second look at the test set is recorded")
+    stage.run(load_params(params), rescore_reason=reason.strip() if rescore else None)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""DICOM reading, ingest, preprocessing and the sample cohort writer."""

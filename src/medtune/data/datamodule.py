@@ -1,0 +1,175 @@
+"""Split arrays and DataLoaders over the preprocessed cohort (images.npy + index.parquet + splits.json).
+
+`load_split` is the single door to images: it refuses the test split unless the caller says
+`allow_test=True`, which only the `test` stage does. Training and tuning go through `load_train_data`,
+which reads train and val and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from medtune.data.transforms import train_transform
+from medtune.errors import DataError
+
+INDEX_COLUMNS = ("row", "sample_id", "patient_key", "label", "target")
+
+
+@dataclass
+class SplitArrays:
+    """One split in memory: images (N, 1, S, S) float32 in [0, 1], integer targets, and their identities."""
+
+    x: np.ndarray
+    y: np.ndarray
+    sample_ids: list[str]
+    patient_keys: list[str]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class TrainData:
+    """What training and tuning may see: train and val, plus the label space."""
+
+    train: SplitArrays
+    val: SplitArrays
+    num_classes: int
+    class_names: list[str]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train.x.shape[-1])
+
+
+def read_index(processed_dir: Path) -> pd.DataFrame:
+    """index.parquet with its required columns checked, so a stale or foreign file fails in one line."""
+    path = Path(processed_dir) / "index.parquet"
+    if not path.is_file():
+        raise DataError(f"{path}: not found; run the `preprocess` stage first")
+    index = pd.read_parquet(path)
+    missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}")
+    return index
+
+
+def class_names_from(index: pd.DataFrame) -> list[str]:
+    """Label names ordered by target; targets must be exactly 0..C-1 with one name each."""
+    pairs = index[["target", "label"]].drop_duplicates().sort_values("target")
+    targets = pairs["target"].tolist()
+    if targets != list(range(len(targets))) or pairs["label"].duplicated().any():
+        raise DataError(f"index.parquet: label/target mapping is not one-to-one over 0..C-1: {targets}")
+    return [str(label) for label in pairs["label"]]
+
+
+def load_split(processed_dir: Path, splits: dict, name: str, *, allow_test: bool = False) -> SplitArrays:
+    """Rows of one split, copied out of the memory-mapped image array in the split file's order."""
+    if name == "test" and not allow_test:
+        raise DataError("the test split is only read by the `test` stage")
+    if name not in splits:
+        raise DataError(f"splits.json: no '{name}' split; has {sorted(splits)}")
+    processed_dir = Path(processed_dir)
+    index = read_index(processed_dir).set_index("sample_id", drop=False)
+    ids = [str(s) for s in splits[name]]
+    unknown = [s for s in ids if s not in index.index]
+    if unknown:
+        raise DataError(f"splits.json: {len(unknown)} '{name}' id(s) not in index.parquet, e.g. {unknown[0]!r}")
+    if not ids:
+        raise DataError(f"splits.json: the '{name}' split is empty")
+    rows_df = index.loc[ids]
+    images_path = processed_dir / "images.npy"
+    if not images_path.is_file():
+        raise DataError(f"{images_path}: not found; run the `preprocess` stage first")
+    images = np.load(images_path, mmap_mode="r")
+    rows = rows_df["row"].to_numpy(dtype=np.int64)
+    if rows.max() >= len(images):
+        raise DataError(f"{images_path}: has {len(images)} images but index.parquet points at row {rows.max()}")
+    # Fancy indexing copies only the selected rows out of the memmap; ascontiguousarray keeps it one block.
+    x = np.ascontiguousarray(images[rows], dtype=np.float32)
+    return SplitArrays(
+        x=x,
+        y=rows_df["target"].to_numpy(dtype=np.int64),
+        sample_ids=rows_df["sample_id"].astype(str).tolist(),
+        patient_keys=rows_df["patient_key"].astype(str).tolist(),
+    )
+
+
+def load_train_data(processed_dir: Path, splits: dict) -> TrainData:
+    """Train and val splits plus the class names; never touches the test split."""
+    class_names = class_names_from(read_index(processed_dir))
+    if len(class_names) < 2:
+        raise DataError(f"index.parquet: need at least 2 classes to train, found {class_names}")
+    return TrainData(
+        train=load_split(processed_dir, splits, "train"),
+        val=load_split(processed_dir, splits, "val"),
+        num_classes=len(class_names),
+        class_names=class_names,
+    )
+
+
+class ArrayDataset(Dataset):
+    """(image, target) pairs from in-memory arrays; `transform` (train only) runs per sample on (H, W)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, transform: A.Compose | None = None) -> None:
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.x[i]
+        if self.transform is not None:
+            image = self._augment(image)
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.tensor(self.y[i], dtype=torch.long)
+
+    def _augment(self, image: np.ndarray) -> np.ndarray:
+        # albumentations wants (H, W) or (H, W, C); the arrays are channel-first.
+        if image.shape[0] == 1:
+            return self.transform(image=image[0])["image"][None]
+        return self.transform(image=image.transpose(1, 2, 0))["image"].transpose(2, 0, 1)
+
+    def reseed(self, seed: int) -> None:
+        """Give this copy its own augmentation stream (each DataLoader worker holds a copy)."""
+        if self.transform is not None:
+            self.transform.set_random_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Without this every worker would replay the same augmentations; torch derives a distinct,
+    generator-determined seed per worker, so runs stay reproducible."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, ArrayDataset):
+        info.dataset.reseed(info.seed % 2**32)
+
+
+def make_loaders(
+    data: TrainData, batch_size: int, augment: float, num_workers: int, seed: int
+) -> tuple[DataLoader, DataLoader]:
+    """Shuffled, augmented train loader (seeded) and a fixed-order, unaugmented val loader."""
+    train_ds = ArrayDataset(data.train.x, data.train.y, train_transform(augment, seed=seed))
+    val_ds = ArrayDataset(data.val.x, data.val.y, None)
+    workers: dict[str, object] = {"num_workers": num_workers, "pin_memory": torch.cuda.is_available()}
+    if num_workers > 0:
+        workers.update(persistent_workers=True, worker_init_fn=_seed_worker)
+    # A last batch of one sample breaks BatchNorm once the feature map is 1x1; drop only that case.
+    drop_last = len(train_ds) % batch_size == 1 and len(train_ds) > batch_size
+    train = DataLoader(
+        train_ds,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=drop_last,
+        generator=torch.Generator().manual_seed(seed),
+        **workers,  # type: ignore[arg-type]
+    )
+    # Val order is the split file's order, so val predictions line up with data.val.sample_ids.
+    val = DataLoader(val_ds, batch_size=max(batch_size, 256), shuffle=False, **workers)  # type: ignore[arg-type]
+    return train, val
+

@@ -1,0 +1,167 @@
+"""Sample cohorts as real DICOM Part 10 files: used by `medtune sample-data` and by test fixtures."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ComputedRadiographyImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+from medtune.errors import DataError
+
+VENDORS = ("Acme Imaging", "Borealis Medical", "Corvid Systems")  # invented names, no real vendor
+SPLITS = ("train", "val", "test")
+
+
+def write_dicom(
+    path: Path,
+    pixels: np.ndarray,
+    patient_id: str,
+    manufacturer: str,
+    modality: str = "CR",
+    photometric: str = "MONOCHROME2",
+    extra: dict | None = None,
+) -> None:
+    """Write a 2-D uint8/uint16 image as a DICOM Part 10 file (explicit VR little endian).
+
+    `extra` sets further elements by keyword after the defaults (a value of None deletes one), e.g.
+    RescaleSlope, WindowCenter, or PHI markers planted by tests.
+    """
+    if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"pixels must be a 2-D uint8 or uint16 array, got {pixels.dtype} {pixels.shape}")
+    bits = pixels.dtype.itemsize * 8
+    ds = Dataset()
+    is_cr = modality == "CR"
+    ds.SOPClassUID = ComputedRadiographyImageStorage if is_cr else SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID = patient_id
+    ds.PatientName = f"Sample^Patient{patient_id}"
+    ds.Modality = modality
+    ds.Manufacturer = manufacturer
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
+    ds.PixelRepresentation = 0
+    ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+    for keyword, value in (extra or {}).items():
+        if tag_for_keyword(keyword) is None:
+            raise ValueError(f"extra: {keyword!r} is not a DICOM keyword")
+        if value is None:
+            ds.pop(keyword, None)
+        else:
+            setattr(ds, keyword, value)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_from_npz(npz: Path, out_dir: Path, labels_csv: Path, limit: int | None = None) -> int:
+    """Write a MedMNIST .npz as one DICOM per image at out_dir/<split>/<index>.dcm, plus labels.csv.
+
+    The public MedMNIST splits carry no patient IDs, so every image gets its own invented patient: a
+    patient-grouped split of this data is only as leak-free as MedMNIST's own split.
+    """
+    try:
+        data = np.load(npz)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{npz}: cannot be read as a MedMNIST .npz ({exc.__class__.__name__})") from exc
+    named = Path(npz).stem == "pneumoniamnist"
+    rows: list[tuple[str, str, str]] = []
+    with data:
+        for split in SPLITS:
+            if f"{split}_images" not in data.files:
+                raise DataError(f"{npz}: no array '{split}_images'")
+            images, labels = data[f"{split}_images"], data[f"{split}_labels"].reshape(-1)
+            if images.ndim != 3 or images.dtype != np.uint8 or len(labels) != len(images):
+                raise DataError(f"{npz}: '{split}_images' must be uint8 (N, H, W) with one label per image")
+            count = len(images) if limit is None else min(limit, len(images))
+            for index in range(count):
+                rel = f"{split}/{index:05d}.dcm"
+                write_dicom(out_dir / rel, images[index], f"{split}-{index:05d}", VENDORS[index % 3])
+                value = int(labels[index])
+                rows.append((rel, ("normal", "pneumonia")[value] if named else str(value), split))
+    _write_labels(labels_csv, ["path", "label", "split"], rows)
+    return len(rows)
+
+
+def write_synthetic(
+    out_dir: Path,
+    labels_csv: Path,
+    n_patients: int = 60,
+    images_per_patient: int = 3,
+    image_size: int = 32,
+    seed: int = 0,
+) -> int:
+    """Write a deterministic two-class cohort ("normal"/"abnormal", one label per patient).
+
+    Abnormal images hold a small bright ring, normal ones a filled blob of the same peak and mass, in
+    textured noise with per-image random mean and contrast: global intensity statistics fail, a CNN works. About a quarter of the images
+    are stored MONOCHROME1 (inverted), so skipping the decode chain's inversion corrupts the data.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.array(["normal", "abnormal"])[rng.permutation(n_patients) % 2]
+    rows: list[tuple[str, str]] = []
+    for patient in range(n_patients):
+        vendor = VENDORS[patient % len(VENDORS)]
+        for image in range(images_per_patient):
+            values = _synthetic_image(rng, image_size, abnormal=labels[patient] == "abnormal")
+            stored = np.rint(values * 4095).astype(np.uint16)  # 12-bit detector range
+            photometric = "MONOCHROME1" if rng.random() < 0.25 else "MONOCHROME2"
+            if photometric == "MONOCHROME1":
+                stored = 4095 - stored
+            rel = f"p{patient:03d}/img{image}.dcm"
+            write_dicom(
+                out_dir / rel, stored, f"SYN{seed:02d}{patient:04d}", vendor,
+                # A full-range window in the header: decoding maps stored values linearly, so the
+                # matched means survive preprocessing (a per-image percentile window would not).
+                photometric=photometric,
+                extra={"BitsStored": 12, "HighBit": 11, "WindowCenter": 2048, "WindowWidth": 4096},
+            )
+            rows.append((rel, str(labels[patient])))
+    _write_labels(labels_csv, ["path", "label"], rows)
+    return len(rows)
+
+
+def _synthetic_image(rng: np.random.Generator, size: int, abnormal: bool) -> np.ndarray:
+    """Textured noise in [0, 1] with one bright spot: a ring (abnormal) or a filled blob (normal).
+
+    Blob and ring carry about the same mass and peak statistics, and each image's mean and std are then
+    drawn afresh, so only the spot's shape tells the classes apart.
+    """
+    noise = rng.normal(0.0, 1.0, (size, size)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(size / 16, 0.8))
+    texture = 0.12 * texture / (texture.std() + 1e-6)
+    radius = max(size / 10, 1.5)
+    yy, xx = np.mgrid[0:size, 0:size]
+    cy, cx = rng.uniform(radius + 2, size - radius - 2, 2)
+    dist = np.hypot(yy - cy, xx - cx)
+    # The ring's peak is lower because it has more pixels near its peak than a blob: with these
+    # amplitudes max and top percentiles separate the classes barely better than chance.
+    if abnormal:
+        spot = 0.35 * np.exp(-((dist - radius) ** 2) / 0.8)
+    else:
+        sigma2 = radius * np.sqrt(0.8 * np.pi) / 2 * 0.35 / 0.45  # blob mass = ring mass
+        spot = 0.45 * np.exp(-(dist**2) / (2 * sigma2))
+    image = texture + spot
+    image = (image - image.mean()) / (image.std() + 1e-6)
+    return np.clip(image * rng.uniform(0.10, 0.14) + rng.uniform(0.4, 0.6), 0.0, 1.0)
+
+
+def _write_labels(labels_csv: Path, header: list[str], rows: list[tuple[str, ...]]) -> None:
+    """Write the labels file: one row per image, paths relative to the image folder."""
+    Path(labels_csv).parent.mkdir(parents=True, exist_ok=True)
+    with open(labels_csv, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)

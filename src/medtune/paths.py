@@ -1,0 +1,22 @@
+"""Where each stage reads and writes, relative to the project root; dvc.yaml names the same paths."""
+
+from pathlib import Path
+
+MANIFEST = Path("data/interim/manifest.parquet")
+REJECTED = Path("reports/ingest/rejected.csv")
+FINGERPRINT = Path("reports/ingest/fingerprint.json")
+PROCESSED = Path("data/processed")
+IMAGES = PROCESSED / "images.npy"
+INDEX = PROCESSED / "index.parquet"
+SPLITS = Path("data/splits/splits.json")
+LEAKAGE = Path("reports/split/leakage.json")
+TUNE_REPORTS = Path("reports/tune")
+LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
+BEST = TUNE_REPORTS / "best.json"
+BEST_MODEL = Path("models/best/model.pt")
+SWEEPS = Path("ray_results")
+PROMOTION = Path("reports/promotion.json")
+MODEL_FILES = Path("models/registered")
+TEST_REPORTS = Path("reports/test")
+TEST_METRICS = TEST_REPORTS / "metrics.json"
+LEDGER = TEST_REPORTS / "ledger.json"

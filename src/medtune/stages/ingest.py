@@ -1,0 +1,36 @@
+"""Stage `ingest`: every raw file accepted into the manifest or rejected with a reason."""
+
+from __future__ import annotations
+
+import time
+from medtune import paths
+from medtune.config import Params, require_path
+from medtune.data.ingest import ingest
+from medtune.data.phi import load_secret
+from medtune.jsonio import write_json
+
+
+def run(params: Params) -> None:
+    cfg = params.ingest
+    raw_dir = require_path(cfg.raw_dir, "ingest.raw_dir", is_dir=True)
+    if cfg.labels != "folders":
+        require_path(cfg.labels, "ingest.labels")
+    start = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.monotonic() - start, 1e-9)
+        print(f"ingest: {done}/{total} files ({rate:.0f} files/s)", flush=True)
+
+    result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
+                    label_column=cfg.label_column, workers=cfg.workers, progress=progress)
+    paths.MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    result.manifest.to_parquet(paths.MANIFEST, index=False)
+    paths.REJECTED.parent.mkdir(parents=True, exist_ok=True)
+    result.rejected.to_csv(paths.REJECTED, index=False)
+    write_json(paths.FINGERPRINT, {**result.fingerprint, "orphan_labels": result.orphan_labels})
+    fp = result.fingerprint
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(fp["rejected_by_reason"].items())) or "none"
+    print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"
+          f" ({reasons}); {result.orphan_labels} label rows without a file; "
+          f"{time.monotonic() - start:.1f}s")
+

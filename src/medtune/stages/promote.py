@@ -1,0 +1,74 @@
+"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+
+from medtune import paths
+from medtune.config import Params
+from medtune.data.datamodule import load_split
+from medtune.data.split import load_splits, split_hash
+from medtune.errors import DataError
+from medtune.evaluate import binary_metrics, choose_threshold, multiclass_metrics
+from medtune.jsonio import read_json
+from medtune.tracking.lineage import lineage_tags
+from medtune.tracking.pyfunc import predictions_frame, write_model_files
+from medtune.tracking.registry import log_and_register, promote, write_promotion
+from medtune.tracking.sweep_log import ensure_experiment, open_run_client
+from medtune.train import load_net, predict_proba
+
+
+def class_names(index: pd.DataFrame) -> list[str]:
+    """Class names in target order, as training saw them."""
+    pairs = index[["target", "label"]].drop_duplicates().sort_values("target")
+    return pairs["label"].astype(str).tolist()
+
+
+def validate_model(net_dict: dict, state: dict, processed_split) -> tuple[float, dict]:
+    """Threshold and metrics on validation: every choice is made here, never on test."""
+    prob = predict_proba(load_net(net_dict, state), processed_split.x)
+    if prob.ndim == 1:
+        threshold = choose_threshold(processed_split.y, prob)
+        return threshold, binary_metrics(processed_split.y, prob, threshold)
+    return 0.5, multiclass_metrics(processed_split.y, prob)
+
+
+def run(params: Params) -> None:
+    best = read_json(paths.BEST, "best trial (tune stage)")
+    splits = load_splits(paths.SPLITS)
+    shash = split_hash(splits)
+    if best["split_hash"] != shash:
+        raise DataError(f"{paths.BEST} was tuned on split {best['split_hash']}, not the current {shash}; "
+                        "re-run the tune stage")
+    bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
+    val = load_split(paths.PROCESSED, splits, "val")
+    threshold, val_metrics = validate_model(bundle["net"], bundle["state_dict"], val)
+    names = class_names(pd.read_parquet(paths.INDEX))
+    meta = {"preprocess": dataclasses.asdict(params.preprocess), "class_names": names,
+            "threshold": threshold, "trial_id": best["trial_id"], "train": best["train"]}
+    artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
+    client = open_run_client(params.tracking_uri)
+    experiment_id = ensure_experiment(client, params.base.experiment, params.base.artifact_root)
+    tags = {**lineage_tags(shash, best["train"]), "medtune.sweep_run_id": best["sweep_run_id"],
+            "medtune.trial_id": best["trial_id"], "medtune.threshold": f"{threshold:.6f}",
+            **{f"medtune.val_{k}": f"{v:.6f}" for k, v in val_metrics.items() if isinstance(v, float)}}
+    run = client.create_run(experiment_id, run_name="promote",
+                            tags={"mlflow.parentRunId": best["sweep_run_id"], "medtune.kind": "promote", **tags})
+    for key, value in val_metrics.items():
+        if isinstance(value, (int, float)):
+            client.log_metric(run.info.run_id, f"val_{key}", float(value))
+    example = val.x[:2]
+    example_out = predictions_frame(predict_proba(load_net(bundle["net"], bundle["state_dict"]), example),
+                                    names, threshold)
+    version = log_and_register(params.registry.model_name, run.info.run_id, artifacts, example, example_out,
+                               tags)
+    decision = promote(params.registry.model_name, version, "auroc", val_metrics["auroc"], shash,
+                       params.registry.min_delta)
+    write_promotion(decision, paths.PROMOTION)
+    client.set_terminated(run.info.run_id)
+    verdict = "champion" if decision.promoted else "challenger only"
+    print(f"promote: {params.registry.model_name} v{version} -> {verdict} ({decision.reason}); "
+          f"val auroc={val_metrics['auroc']:.4f}, threshold={threshold:.3f}")

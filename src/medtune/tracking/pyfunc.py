@@ -1,0 +1,56 @@
+"""The registered model: a pyfunc around a state_dict, its NetSpec, preprocessing and threshold.
+
+Lighter and safer than `mlflow.pytorch.log_model` (which exports a GraphModule, DESIGN.md): the
+weights load with `torch.load(weights_only=True)`, so loading a model never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+
+from medtune.train import load_net, predict_proba
+
+WEIGHTS = "weights.pt"
+META = "meta.json"
+
+
+def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str, Any]) -> dict[str, str]:
+    """Write the two artifacts a MedtuneClassifier loads; returns the pyfunc `artifacts` mapping."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, out_dir / WEIGHTS)
+    (out_dir / META).write_text(json.dumps({"net": net, **meta}, indent=1, sort_keys=True))
+    return {"weights": str(out_dir / WEIGHTS), "meta": str(out_dir / META)}
+
+
+def predictions_frame(prob: np.ndarray, class_names: list[str], threshold: float) -> pd.DataFrame:
+    """One row per image: a probability column per class and the label at the stored threshold."""
+    if prob.ndim == 1:  # binary: prob is P(class 1)
+        frame = pd.DataFrame({f"prob_{class_names[0]}": 1 - prob, f"prob_{class_names[1]}": prob})
+        frame["predicted"] = np.where(prob >= threshold, class_names[1], class_names[0])
+    else:
+        frame = pd.DataFrame({f"prob_{c}": prob[:, i] for i, c in enumerate(class_names)})
+        frame["predicted"] = [class_names[i] for i in prob.argmax(axis=1)]
+    return frame
+
+
+class MedtuneClassifier(mlflow.pyfunc.PythonModel):
+    """Input: float32 images (N, 1, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says."""
+
+    def load_context(self, context: Any) -> None:
+        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
+        state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
+        self.net = load_net(self.meta["net"], state)
+
+    # No type hints on predict: MLflow would derive a (wrong) schema from them; the logged signature rules.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        size = self.meta["preprocess"]["image_size"]
+        x = np.asarray(model_input, dtype=np.float32).reshape(-1, 1, size, size)
+        prob = predict_proba(self.net, x)
+        return predictions_frame(prob, self.meta["class_names"], self.meta["threshold"])

@@ -1,0 +1,201 @@
+"""`fit(cfg, data)`: the one training function behind tests, the tune runner and the benchmarks.
+
+It knows nothing of Ray or MLflow: callers observe it through Lightning callbacks (the tune runner
+passes one that reports each epoch) and read the returned FitResult.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from medtune.config import TrainCfg
+from medtune.data.datamodule import TrainData, make_loaders
+from medtune.errors import ConfigError
+from medtune.models.lit_module import LitClassifier, probs_from_logits
+from medtune.models.nets import NetSpec, build_net
+
+HISTORY_KEYS = ("train_loss", "val_loss", "val_auroc", "val_acc")
+
+
+@dataclass
+class FitResult:
+    """What a run produced: best-epoch metrics, per-epoch history, and the best weights (on CPU)."""
+
+    metrics: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    state_dict: dict = field(default_factory=dict)
+    net: dict = field(default_factory=dict)
+    val_prob: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+
+
+def net_spec_for(cfg: TrainCfg, num_classes: int, in_channels: int = 1) -> NetSpec:
+    """The network a config describes; binary problems get one logit."""
+    if num_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {num_classes}")
+    return NetSpec(
+        in_channels=in_channels,
+        num_outputs=1 if num_classes == 2 else num_classes,
+        depth=cfg.depth,
+        width=cfg.width,
+        activation=cfg.activation,
+        dropout=cfg.dropout,
+    )
+
+
+def class_weights_for(y: np.ndarray, num_classes: int) -> list[float]:
+    """Inverse class frequency, normalised to mean 1 (a class absent from train counts as seen once)."""
+    counts = np.maximum(np.bincount(y, minlength=num_classes), 1).astype(np.float64)
+    inv = 1.0 / counts
+    return (inv * num_classes / inv.sum()).tolist()
+
+
+def _is_better(row: dict, best: dict | None) -> bool:
+    """Higher val_auroc wins; ties go to the lower val_loss. A NaN AUROC (one-class val) ranks last."""
+    if best is None:
+        return True
+    auc = row["val_auroc"] if math.isfinite(row["val_auroc"]) else -math.inf
+    best_auc = best["val_auroc"] if math.isfinite(best["val_auroc"]) else -math.inf
+    return auc > best_auc or (auc == best_auc and row["val_loss"] < best["val_loss"])
+
+
+class _HistoryCallback(pl.Callback):
+    """Records each epoch's metrics and keeps a CPU copy of the best epoch's weights and val predictions.
+
+    Placed first in the callback list, so an epoch is recorded before any caller callback (e.g. Ray's
+    reporter) can stop the run.
+    """
+
+    def __init__(self) -> None:
+        self.history: list[dict] = []
+        self.best: dict | None = None
+        self.best_state: dict = {}
+        self.val_prob = np.empty(0, dtype=np.float32)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        row: dict = {"epoch": trainer.current_epoch}
+        row.update({k: float(metrics[k]) if k in metrics else math.nan for k in HISTORY_KEYS})
+        self.history.append(row)
+        if _is_better(row, self.best):
+            assert isinstance(pl_module, LitClassifier)
+            self.best = row
+            self.best_state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}
+            self.val_prob = pl_module.epoch_val_probs()
+
+
+def _check_fits_image(cfg: TrainCfg, image_size: int) -> None:
+    """Each conv block halves the image; too many blocks leave nothing to pool."""
+    if 2**cfg.depth > image_size:
+        max_depth = int(math.log2(image_size))
+        raise ConfigError(
+            f"train.depth: {cfg.depth} halves a {image_size}px image to nothing; at most {max_depth} here"
+        )
+
+
+def _train_batches(limit: float) -> int | float:
+    """Lightning reads a float as a fraction of the epoch and an int as a batch count."""
+    return int(limit) if limit > 1 else float(limit)
+
+
+def fit(
+    cfg: TrainCfg,
+    data: TrainData,
+    callbacks: list[pl.Callback] | None = None,
+    accelerator: str = "auto",
+) -> FitResult:
+    """Train one configuration on train, select the best epoch on val, return metrics and weights.
+
+    `callbacks` run after the internal history callback; in `on_validation_epoch_end` they see this
+    epoch's train_loss, val_loss, val_auroc and val_acc in `trainer.callback_metrics`. If one of them
+    sets `trainer.should_stop`, fit returns what was recorded so far.
+    """
+    _check_fits_image(cfg, data.image_size)
+    started = time.perf_counter()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    spec = net_spec_for(cfg, data.num_classes, in_channels=int(data.train.x.shape[1]))
+    module = LitClassifier(
+        net=spec.to_dict(),
+        lr=cfg.lr,
+        optimizer=cfg.optimizer,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        epochs=cfg.epochs,
+        class_weights=class_weights_for(data.train.y, data.num_classes),
+    )
+    train_loader, val_loader = make_loaders(data, cfg.batch_size, cfg.augment, cfg.num_workers, cfg.seed)
+    history = _HistoryCallback()
+    # Deterministic kernels are free on CPU; on GPU some (pooling backward) have none, so only there we
+    # trade bit-exactness for running at all. Restored afterwards: it is a process-wide switch.
+    deterministic = accelerator == "cpu" or not torch.cuda.is_available()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=cfg.epochs,
+        limit_train_batches=_train_batches(cfg.limit_train_batches),
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=deterministic,
+        num_sanity_val_steps=0,
+        callbacks=[history, *(callbacks or [])],
+    )
+    try:
+        with warnings.catch_warnings():
+            # num_workers=0 is the deliberate default for small images; Lightning warns about it every run.
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            trainer.fit(module, train_loader, val_loader)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+    return _result(history, spec, time.perf_counter() - started)
+
+
+def _result(history: _HistoryCallback, spec: NetSpec, seconds: float) -> FitResult:
+    best = history.best or {k: math.nan for k in HISTORY_KEYS} | {"epoch": -1}
+    metrics = {k: float(best[k]) for k in HISTORY_KEYS}
+    metrics.update(epochs_run=float(len(history.history)), seconds=seconds)
+    return FitResult(
+        metrics=metrics,
+        history=history.history,
+        best_epoch=int(best["epoch"]),
+        state_dict=history.best_state,
+        net=spec.to_dict(),
+        val_prob=history.val_prob,
+    )
+
+
+@torch.no_grad()
+def predict_proba(net_or_module: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probabilities for images (N, C, S, S): (N,) if binary, (N, K) if multi-class; eval mode, no grad."""
+    was_training = net_or_module.training
+    net_or_module.eval()
+    device = next(net_or_module.parameters()).device
+    chunks = []
+    try:
+        for i in range(0, len(x), batch_size):
+            batch = torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=np.float32), device=device)
+            chunks.append(probs_from_logits(net_or_module(batch)).cpu())
+    finally:
+        net_or_module.train(was_training)
+    if not chunks:
+        return np.empty((0,), dtype=np.float32)
+    return torch.cat(chunks).float().numpy()
+
+
+def load_net(net: dict, state_dict: dict) -> nn.Module:
+    """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode)."""
+    model = build_net(NetSpec(**net))
+    model.load_state_dict(state_dict)
+    return model.eval()

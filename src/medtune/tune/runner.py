@@ -1,0 +1,244 @@
+"""Ray Tune sweep: OptunaSearch (seeded multivariate TPE) + ASHA over `fit()`.
+
+This is the only module that imports Ray (its API moves between releases; DESIGN.md). Trials run
+`medtune.train.fit` and report every epoch; the driver turns those reports into MLflow runs through
+SweepLogger, so workers never need a route to the tracking server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytorch_lightning as pl
+import ray
+import torch
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from medtune.config import SearchCfg, TrainCfg
+from medtune.data.datamodule import TrainData
+from medtune.errors import MedtuneError
+from medtune.tracking.sweep_log import SweepLogger
+from medtune.train import fit
+from medtune.tune.space import SearchSpace
+
+CHECKPOINT_FILE = "model.pt"
+DONE_MARKER = "medtune_sweep_done"
+PARENT_RUN_FILE = "mlflow_parent_run_id"
+
+
+@dataclass
+class SweepResult:
+    leaderboard: pd.DataFrame
+    best: dict[str, Any]          # trial_id, config, value, checkpoint (path to model.pt)
+    parent_run_id: str | None
+    sweep_dir: Path
+
+
+class ReportEachEpoch(pl.Callback):
+    """Report every epoch to Tune (current and best-so-far metric); checkpoint only on improvement,
+    so a trial's latest checkpoint is always its best epoch."""
+
+    def __init__(self, metric: str, mode: str) -> None:
+        self.metric, self.sign = metric, (1.0 if mode == "max" else -1.0)
+        self.best: float | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # fit() documents that this epoch's train and val metrics are in callback_metrics here.
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics["epoch"] = trainer.current_epoch + 1
+        current = metrics.get(self.metric)
+        improved = current is not None and (self.best is None or self.sign * current > self.sign * self.best)
+        if improved:
+            self.best = current
+        metrics[f"best_{self.metric}"] = self.best if self.best is not None else float("nan")
+        if not improved:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
+            torch.save({"net": dict(module.hparams.net), "state_dict": state, "epoch": metrics["epoch"]},
+                       Path(tmp) / CHECKPOINT_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def train_trial(config: dict[str, Any], data: TrainData, base: TrainCfg, metric: str, mode: str,
+                threads: int, accelerator: str) -> None:
+    """One trial: the sampled values override the train defaults, then a plain `fit()`."""
+    torch.set_num_threads(threads)
+    cfg = dataclasses.replace(base, **config)
+    fit(cfg, data, callbacks=[ReportEachEpoch(metric, mode)], accelerator=accelerator)
+
+
+class MlflowDriverCallback(tune.Callback):
+    """Forwards trial events to SweepLogger on the driver (MLflow's one writer)."""
+
+    def __init__(self, logger: SweepLogger, base: TrainCfg) -> None:
+        self.logger, self.base = logger, base
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the run config into the experiment state; a live MLflow client is not state.
+        return {"logger": None, "base": self.base}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.logger.trial_started(trial.trial_id, {**dataclasses.asdict(self.base), **trial.config})
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if trial.trial_id not in self.logger.children:  # restored trial: reopen its run
+            self.on_trial_start(iteration, trials, trial)
+        keep = {k: v for k, v in result.items() if k.startswith(("val_", "train_", "best_"))}
+        self.logger.trial_result(trial.trial_id, keep, step=int(result.get("epoch", 0)))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        reason = stop_reason(last.get("epoch", 0), trial.config.get("epochs", self.base.epochs), None)
+        self.logger.trial_ended(trial.trial_id, "FINISHED", reason, {"epochs_run": last.get("epoch", 0)})
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = _read_error(trial)
+        self.logger.trial_ended(trial.trial_id, "FAILED", stop_reason(0, 1, error),
+                                {"error": error.splitlines()[-1] if error else "unknown"})
+
+
+def _read_error(trial: Any) -> str:
+    path = getattr(trial, "error_file", None) or getattr(trial, "pickled_error_file", None)
+    try:
+        return Path(path).read_text(errors="replace") if path and str(path).endswith(".txt") else ""
+    except OSError:
+        return ""
+
+
+def stop_reason(epochs_run: int, epochs_planned: int, error: str | None) -> str:
+    """Why a trial ended: completed, asha_stopped, oom or error."""
+    if error:
+        return "oom" if "OutOfMemoryError" in error or "out of memory" in error else "error"
+    return "completed" if epochs_run >= epochs_planned else "asha_stopped"
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback."""
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS") or address
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+
+
+def build_tuner(data: TrainData, base: TrainCfg, search: SearchCfg, sweep_dir: Path,
+                callbacks: list[tune.Callback]) -> tune.Tuner:
+    """The Tuner for a new sweep; `restore_tuner` rebuilds the same trainable for a resumed one."""
+    searcher = OptunaSearch(
+        space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
+        sampler=optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True))
+    max_t = max([base.epochs] + [int(s.high) for s in search.space if s.name == "epochs" and s.high]
+                + [max(s.choices) for s in search.space if s.name == "epochs" and s.choices])
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+                              grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+    return tune.Tuner(
+        _trainable(data, base, search),
+        tune_config=tune.TuneConfig(metric=f"best_{search.metric}", mode=search.mode,
+                                    search_alg=searcher, scheduler=scheduler,
+                                    num_samples=search.num_samples,
+                                    max_concurrent_trials=search.max_concurrent_trials),
+        run_config=_run_config(sweep_dir, search, callbacks))
+
+
+def _trainable(data: TrainData, base: TrainCfg, search: SearchCfg) -> Any:
+    threads = max(1, int(search.cpus_per_trial))
+    accelerator = "gpu" if search.gpus_per_trial > 0 else "cpu"
+    fn = tune.with_parameters(train_trial, data=data, base=base, metric=search.metric, mode=search.mode,
+                              threads=threads, accelerator=accelerator)
+    return tune.with_resources(fn, {"cpu": search.cpus_per_trial, "gpu": search.gpus_per_trial})
+
+
+def _run_config(sweep_dir: Path, search: SearchCfg, callbacks: list[tune.Callback]) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=sweep_dir.name, storage_path=str(sweep_dir.parent.resolve()), callbacks=callbacks,
+        failure_config=tune.FailureConfig(max_failures=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2,
+                                                checkpoint_score_attribute=f"best_{search.metric}",
+                                                checkpoint_score_order=search.mode),
+        verbose=1)
+
+
+def run_sweep(data: TrainData, base: TrainCfg, search: SearchCfg, sweep_dir: Path,
+              logger: SweepLogger | None = None, resume: bool = True) -> SweepResult:
+    """Run (or, when `sweep_dir` holds an unfinished sweep and `resume`, restore) the sweep."""
+    sweep_dir = sweep_dir.resolve()
+    connect(search.address)
+    callbacks = [MlflowDriverCallback(logger, base)] if logger else []
+    if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
+        print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
+        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(data, base, search),
+                                   resume_errored=True)
+        # The restored run config carries unpickled callbacks without their MLflow client:
+        # re-attach live ones (private attribute; Ray is pinned, and this is its only user).
+        tuner._local_tuner.get_run_config().callbacks = callbacks
+    else:
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+        tuner = build_tuner(data, base, search, sweep_dir, callbacks)
+    if logger:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / PARENT_RUN_FILE).write_text(logger.parent_run_id)
+    grid = tuner.fit()
+    board = leaderboard(grid, base, search.metric, search.mode)
+    (sweep_dir / DONE_MARKER).write_text("done\n")
+    return SweepResult(board, best_trial(board, search.mode), logger.parent_run_id if logger else None,
+                       sweep_dir)
+
+
+def saved_parent_run(sweep_dir: Path) -> str | None:
+    """The MLflow parent run of an unfinished sweep, so a resumed sweep keeps logging into it."""
+    path = sweep_dir / PARENT_RUN_FILE
+    if path.is_file() and not (sweep_dir / DONE_MARKER).exists():
+        return path.read_text().strip() or None
+    return None
+
+
+def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -> pd.DataFrame:
+    """One row per trial, best first: metric, stop reason, epochs run, checkpoint and its config."""
+    rows = []
+    for result in grid:
+        last = result.metrics or {}
+        error = str(result.error) if result.error else None
+        planned = result.config.get("epochs", base.epochs)
+        ckpt = result.checkpoint.path if result.checkpoint else None
+        rows.append({
+            "trial_id": last.get("trial_id") or Path(result.path).name,
+            f"best_{metric}": last.get(f"best_{metric}"),
+            "stop_reason": stop_reason(last.get("epoch", 0), planned, error),
+            "epochs_run": last.get("epoch", 0),
+            "seconds": last.get("time_total_s"),
+            "checkpoint": str(Path(ckpt) / CHECKPOINT_FILE) if ckpt else None,
+            "config": json.dumps(result.config, sort_keys=True),
+            **{f"param_{k}": v for k, v in sorted(result.config.items())},
+        })
+    board = pd.DataFrame(rows)
+    return board.sort_values(f"best_{metric}", ascending=(mode == "min"),
+                             na_position="last").reset_index(drop=True)
+
+
+def best_trial(board: pd.DataFrame, mode: str) -> dict[str, Any]:
+    """The best trial with a checkpoint; raises if every trial failed."""
+    metric_col = next(c for c in board.columns if c.startswith("best_"))
+    usable = board.dropna(subset=[metric_col, "checkpoint"])
+    if usable.empty:
+        raise MedtuneError("tune: every trial failed; see reports/tune/leaderboard.csv for the reasons")
+    row = usable.sort_values(metric_col, ascending=(mode == "min")).iloc[0]
+    return {"trial_id": row["trial_id"], "metric": metric_col.removeprefix("best_"),
+            "value": float(row[metric_col]), "config": json.loads(row["config"]),
+            "checkpoint": row["checkpoint"], "epochs_run": int(row["epochs_run"])}

@@ -1,0 +1,55 @@
+"""params.yaml `search.space` -> an Optuna define-by-run space.
+
+Define-by-run (rather than a dict of Ray domains) lets a parameter depend on another: momentum is only
+sampled when the optimizer uses it, so TPE does not learn from a value that had no effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from medtune.config import ParamSpec
+
+# Parameters that only matter for some optimizer choices: name -> optimizers that use it.
+CONDITIONAL = {"momentum": ("sgd_momentum", "rmsprop")}
+
+
+def suggest(trial: optuna.Trial, spec: ParamSpec) -> Any:
+    """Sample one hyperparameter as its spec says (int range, float range, log or not, or choices)."""
+    if spec.choices is not None:
+        return trial.suggest_categorical(spec.name, list(spec.choices))
+    if spec.is_int:
+        return trial.suggest_int(spec.name, int(spec.low), int(spec.high), log=spec.log)
+    return trial.suggest_float(spec.name, float(spec.low), float(spec.high), log=spec.log)
+
+
+class SearchSpace:
+    """The callable OptunaSearch asks per trial. A class, not a closure, because Ray pickles the
+    searcher (plain pickle) into the experiment checkpoint that Tuner.restore reads back."""
+
+    def __init__(self, specs: tuple[ParamSpec, ...]) -> None:
+        self.specs = tuple(sorted(specs, key=lambda s: s.name in CONDITIONAL))  # parents first
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        values: dict[str, Any] = {}
+        for spec in self.specs:
+            users = CONDITIONAL.get(spec.name)
+            if users and "optimizer" in values and values["optimizer"] not in users:
+                continue
+            values[spec.name] = suggest(trial, spec)
+        # Returning None: OptunaSearch takes the suggested values from the trial itself.
+
+
+def sample_configs(space: tuple[ParamSpec, ...], seed: int, n: int) -> list[dict[str, Any]]:
+    """Draw n configs with Optuna's RandomSampler outside Ray (previews, docs, tests of the space)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    sample = SearchSpace(space)
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        sample(trial)
+        configs.append(dict(trial.params))
+        study.tell(trial, 0.0)
+    return configs

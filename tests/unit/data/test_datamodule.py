@@ -1,0 +1,103 @@
+"""Split loading (the test-split door) and the DataLoaders built on it, over real .npy/.parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from medtune.data.datamodule import ArrayDataset, load_split, load_train_data, make_loaders
+from medtune.data.transforms import train_transform
+from medtune.errors import DataError
+
+N, SIZE = 30, 16
+
+
+@pytest.fixture
+def processed(tmp_path: Path) -> tuple[Path, dict]:
+    """30 images whose pixel value encodes their row, three classes, rows shuffled against sample ids."""
+    torch.set_num_threads(1)
+    rows = np.arange(N)
+    x = (rows[:, None, None, None] / N * np.ones((N, 1, SIZE, SIZE))).astype(np.float32)
+    np.save(tmp_path / "images.npy", x)
+    order = np.random.default_rng(0).permutation(N)  # index order differs from array order
+    names = np.array(["effusion", "normal", "pneumonia"])
+    pd.DataFrame({
+        "row": order, "sample_id": [f"id{r:02d}" for r in order], "patient_key": [f"p{r // 2}" for r in order],
+        "label": names[order % 3], "target": order % 3,
+    }).to_parquet(tmp_path / "index.parquet")
+    ids = [f"id{r:02d}" for r in range(N)]
+    return tmp_path, {"train": ids[:18], "val": ids[18:24][::-1], "test": ids[24:]}
+
+
+def test_test_split_is_refused_without_allow_test(processed: tuple[Path, dict]) -> None:
+    root, splits = processed
+    with pytest.raises(DataError, match="only read by the `test` stage"):
+        load_split(root, splits, "test")
+    assert len(load_split(root, splits, "test", allow_test=True)) == 6
+
+
+def test_split_rows_follow_the_split_file(processed: tuple[Path, dict]) -> None:
+    root, splits = processed
+    val = load_split(root, splits, "val")
+    assert val.sample_ids == splits["val"]
+    expected_rows = [int(s[2:]) for s in splits["val"]]
+    np.testing.assert_allclose(val.x[:, 0, 0, 0], np.array(expected_rows) / N, rtol=1e-6)
+    assert val.x.dtype == np.float32 and val.x.flags["C_CONTIGUOUS"] and not isinstance(val.x, np.memmap)
+    assert val.y.dtype == np.int64 and list(val.y) == [r % 3 for r in expected_rows]
+    assert val.patient_keys == [f"p{r // 2}" for r in expected_rows]
+
+
+def test_unknown_ids_and_missing_files_fail_in_one_line(processed: tuple[Path, dict], tmp_path: Path) -> None:
+    root, splits = processed
+    with pytest.raises(DataError, match="not in index.parquet"):
+        load_split(root, {"train": ["nope"]}, "train")
+    with pytest.raises(DataError, match="not found"):
+        load_split(tmp_path / "missing", splits, "train")
+
+
+def test_train_data_has_train_and_val_and_class_names(processed: tuple[Path, dict]) -> None:
+    root, splits = processed
+    data = load_train_data(root, splits)
+    assert (len(data.train), len(data.val)) == (18, 6)
+    assert data.num_classes == 3 and data.class_names == ["effusion", "normal", "pneumonia"]
+    assert not set(data.train.sample_ids + data.val.sample_ids) & set(splits["test"])
+
+
+def test_loaders_yield_batches_of_the_right_shape(processed: tuple[Path, dict]) -> None:
+    data = load_train_data(*processed)
+    train, val = make_loaders(data, batch_size=4, augment=0.5, num_workers=0, seed=0)
+    x, y = next(iter(train))
+    assert x.shape == (4, 1, SIZE, SIZE) and x.dtype == torch.float32
+    assert y.shape == (4,) and y.dtype == torch.int64
+    assert sum(len(b[1]) for b in train) == 18
+    assert sum(len(b[1]) for b in val) == 6
+
+
+def test_val_order_is_fixed_and_train_shuffle_is_seeded(processed: tuple[Path, dict]) -> None:
+    data = load_train_data(*processed)
+
+    def first_pixels(loader: torch.utils.data.DataLoader) -> list[float]:
+        return torch.cat([b[0][:, 0, 0, 0] for b in loader]).tolist()
+
+    train_a, val_a = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
+    train_b, val_b = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
+    train_c, _ = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=2)
+    assert first_pixels(val_a) == first_pixels(val_a) == pytest.approx(list(data.val.x[:, 0, 0, 0]))
+    assert first_pixels(train_a) == first_pixels(train_b) != first_pixels(train_c)
+
+
+def test_a_lone_last_batch_is_dropped_for_batch_norm(processed: tuple[Path, dict]) -> None:
+    data = load_train_data(*processed)  # 18 train images: batch 17 would leave one behind
+    train, _ = make_loaders(data, batch_size=17, augment=0.0, num_workers=0, seed=0)
+    assert [len(b[1]) for b in train] == [17]
+
+
+def test_array_dataset_augments_channel_first_images() -> None:
+    x = np.random.default_rng(0).random((2, 1, SIZE, SIZE), dtype=np.float32)
+    ds = ArrayDataset(x, np.array([0, 1]), train_transform(1.0, seed=0))
+    image, target = ds[0]
+    assert image.shape == (1, SIZE, SIZE) and image.dtype == torch.float32 and int(target) == 0

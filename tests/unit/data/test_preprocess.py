@@ -1,0 +1,81 @@
+"""Preprocess: decode once into a (N, 1, S, S) float32 memmap plus an index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medtune.data.ingest import ingest
+from medtune.data.preprocess import preprocess, resize
+from medtune.data.sample import write_dicom
+from medtune.errors import DataError
+
+
+@pytest.fixture
+def manifest(tiny_cohort: tuple[Path, Path], hmac_key: bytes) -> pd.DataFrame:
+    raw_dir, labels_csv = tiny_cohort
+    return ingest(raw_dir, str(labels_csv), hmac_key).manifest
+
+
+def test_images_shape_dtype_range_and_index(
+    manifest: pd.DataFrame, tiny_cohort: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "processed" / "images.npy"
+    index = preprocess(manifest, tiny_cohort[0], out, image_size=24)
+    images = np.load(out, mmap_mode="r")
+    assert isinstance(images, np.memmap)
+    assert images.shape == (20, 1, 24, 24) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0 and images.std() > 0.05
+    assert list(index.columns) == [
+        "row", "sample_id", "patient_key", "label", "target", "modality", "manufacturer", "pixel_hash",
+    ]
+    assert index["row"].tolist() == list(range(20))
+    assert (index["sample_id"] == manifest["sample_id"]).all()
+    assert index["pixel_hash"].str.len().eq(40).all() and index["pixel_hash"].is_unique
+
+
+def test_two_workers_write_the_same_array(
+    manifest: pd.DataFrame, tiny_cohort: tuple[Path, Path], tmp_path: Path
+) -> None:
+    one = preprocess(manifest, tiny_cohort[0], tmp_path / "one.npy", image_size=8, workers=1)
+    two = preprocess(manifest, tiny_cohort[0], tmp_path / "two.npy", image_size=8, workers=2)
+    pd.testing.assert_frame_equal(one, two)
+    np.testing.assert_array_equal(np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy"))
+
+
+def test_monochrome1_rows_match_their_monochrome2_twin(tmp_path: Path, hmac_key: bytes) -> None:
+    pixels = np.random.default_rng(0).integers(0, 4096, (32, 32)).astype(np.uint16)
+    raw = tmp_path / "raw"
+    write_dicom(raw / "a.dcm", pixels, "P1", "Acme", extra={"WindowCenter": 2048, "WindowWidth": 4096})
+    write_dicom(raw / "b.dcm", (4095 - pixels).astype(np.uint16), "P2", "Acme", photometric="MONOCHROME1",
+                extra={"WindowCenter": 2048, "WindowWidth": 4096})
+    (tmp_path / "labels.csv").write_text("path,label,split\na.dcm,x,train\nb.dcm,y,test\n")
+    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest
+    index = preprocess(manifest, raw, tmp_path / "img.npy", image_size=16)
+    images = np.load(tmp_path / "img.npy")
+    np.testing.assert_allclose(images[0], images[1], atol=1e-3)
+    assert index["split"].tolist() == ["train", "test"]
+    assert index["pixel_hash"].nunique() == 1  # same picture -> same hash, whatever the encoding
+
+
+def test_resize_uses_area_when_shrinking() -> None:
+    checker = np.indices((32, 32)).sum(axis=0) % 2
+    small = resize(checker.astype(np.float32), 8)
+    assert small.shape == (8, 8) and np.allclose(small, 0.5)  # area averaging, no aliasing
+    assert resize(np.ones((4, 4), np.float32), 16).shape == (16, 16)
+
+
+def test_undecodable_file_names_its_path(manifest: pd.DataFrame, tiny_cohort: tuple[Path, Path], tmp_path: Path) -> None:
+    raw_dir = tiny_cohort[0]
+    broken = manifest["path"].iloc[3]
+    (raw_dir / broken).write_bytes(b"no longer a DICOM file")
+    with pytest.raises(DataError, match=broken):
+        preprocess(manifest, raw_dir, tmp_path / "img.npy", image_size=8)
+
+
+def test_empty_manifest_is_a_data_error(manifest: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no rows"):
+        preprocess(manifest.iloc[:0], tmp_path, tmp_path / "img.npy", image_size=8)

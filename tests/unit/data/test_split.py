@@ -1,0 +1,268 @@
+"""Unit tests for patient-grouped splits, the split file, and leakage checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medtune.data.split import (
+    fixed_split,
+    leakage_report,
+    load_splits,
+    make_splits,
+    split_by_patient,
+    split_hash,
+    validate_splits,
+    write_splits,
+)
+from medtune.errors import ConfigError, DataError
+
+LABELS = ("normal", "pneumonia", "effusion")
+
+
+def make_index(patients_per_class: list[int], max_images: int = 1, seed: int = 0) -> pd.DataFrame:
+    """A synthetic index: patients per class, each with 1..max_images images and a unique pixel hash."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for target, n_patients in enumerate(patients_per_class):
+        for p in range(n_patients):
+            for i in range(int(rng.integers(1, max_images + 1))):
+                sid = f"s{target}_{p}_{i}"
+                rows.append(
+                    {
+                        "sample_id": sid,
+                        "patient_key": f"pat{target}_{p}",
+                        "label": LABELS[target],
+                        "target": target,
+                        "pixel_hash": f"h_{sid}",
+                    }
+                )
+    index = pd.DataFrame(rows)
+    index.insert(0, "row", np.arange(len(index)))
+    return index
+
+
+def patient_splits(splits: dict, index: pd.DataFrame) -> pd.Series:
+    """Number of distinct splits each patient's samples landed in."""
+    split_of = {sid: s for s in ("train", "val", "test") for sid in splits[s]}
+    return index.assign(split=index["sample_id"].map(split_of)).groupby("patient_key")["split"].nunique()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 123])
+@pytest.mark.parametrize("shape", [([30, 30], 1), ([50, 12], 4), ([5, 40, 9], 3), ([3, 3], 2)])
+def test_no_patient_in_two_splits_and_every_sample_once(seed: int, shape: tuple) -> None:
+    index = make_index(shape[0], max_images=shape[1], seed=seed)
+    splits = split_by_patient(index, 0.15, 0.15, seed)
+    assert (patient_splits(splits, index) == 1).all()
+    listed = splits["train"] + splits["val"] + splits["test"]
+    assert sorted(listed) == sorted(index["sample_id"]) and all(splits[s] for s in splits)
+    validate_splits(splits, index)
+
+
+def test_sizes_near_fractions_and_label_ratio_kept() -> None:
+    index = make_index([300, 100], max_images=3, seed=2)
+    splits = split_by_patient(index, 0.2, 0.1, seed=5)
+    n = len(index)
+    for name, fraction in (("train", 0.7), ("val", 0.2), ("test", 0.1)):
+        part = index[index["sample_id"].isin(splits[name])]
+        assert abs(len(part) / n - fraction) < 0.01, name
+        # stratified: each split keeps the cohort's 75% / 25% label mix (unstratified drifts ~0.04)
+        assert abs((part["target"] == 0).mean() - (index["target"] == 0).mean()) < 0.01, name
+
+
+def test_large_patient_does_not_skew_sizes() -> None:
+    index = make_index([40, 40], seed=3)
+    big = pd.DataFrame(
+        {
+            "sample_id": [f"big{i}" for i in range(60)],
+            "patient_key": "whale",
+            "label": "normal",
+            "target": 0,
+            "pixel_hash": [f"hb{i}" for i in range(60)],
+        }
+    )
+    index = pd.concat([index, big], ignore_index=True)
+    splits = split_by_patient(index, 0.15, 0.15, seed=0)
+    assert "big0" in splits["train"]  # the 60-image patient only fits the train share
+    assert abs(len(splits["test"]) / len(index) - 0.15) < 0.03
+
+
+def test_deterministic_per_seed_and_independent_of_row_order() -> None:
+    index = make_index([40, 25], max_images=3, seed=4)
+    first = split_by_patient(index, 0.15, 0.15, seed=11)
+    shuffled = index.sample(frac=1.0, random_state=0)
+    assert split_by_patient(shuffled, 0.15, 0.15, seed=11) == first
+    assert split_by_patient(index, 0.15, 0.15, seed=12) != first
+
+
+def test_too_few_patients_per_class_names_counts() -> None:
+    index = make_index([10, 2])
+    with pytest.raises(DataError, match=r"at least 3 patients per class.*normal=10, pneumonia=2"):
+        split_by_patient(index, 0.15, 0.15, seed=0)
+
+
+def test_bad_fractions_rejected() -> None:
+    with pytest.raises(ConfigError, match="val_fraction=0.6, test_fraction=0.5"):
+        split_by_patient(make_index([10, 10]), 0.6, 0.5, seed=0)
+
+
+def test_majority_label_decides_a_patients_stratum() -> None:
+    # patient A has two pneumonia images and one normal: it counts as pneumonia when stratifying
+    index = make_index([3, 2])
+    extra = pd.DataFrame(
+        {
+            "sample_id": ["a0", "a1", "a2"],
+            "patient_key": "A",
+            "label": ["pneumonia", "pneumonia", "normal"],
+            "target": [1, 1, 0],
+            "pixel_hash": ["ha0", "ha1", "ha2"],
+        }
+    )
+    splits = split_by_patient(pd.concat([index, extra], ignore_index=True), 0.2, 0.2, seed=0)
+    assert all(splits[s] for s in splits)  # 3 pneumonia patients now: one per split
+
+
+def test_fixed_split_honoured_exactly() -> None:
+    index = make_index([12, 12])
+    index["split"] = np.resize(["train", "train", "val", "test", "train"], len(index))
+    splits = fixed_split(index)
+    for name in ("train", "val", "test"):
+        assert splits[name] == sorted(index.loc[index["split"] == name, "sample_id"])
+
+
+@pytest.mark.parametrize(
+    "values, message", [(["train", "dev"], "'dev'"), (["train", "val"], "no samples to test")]
+)
+def test_fixed_split_rejects_bad_column(values: list[str], message: str) -> None:
+    index = make_index([6, 6])
+    index["split"] = np.resize(values, len(index))
+    with pytest.raises(DataError, match=message):
+        fixed_split(index)
+    with pytest.raises(DataError, match="no 'split' column"):
+        fixed_split(index.drop(columns="split"))
+
+
+def test_auto_picks_fixed_when_split_column_exists_grouped_ignores_it() -> None:
+    index = make_index([20, 20])
+    index["split"] = np.resize(["test", "val", "train", "train", "train"], len(index))
+    auto = make_splits(index, "auto", 0.15, 0.15, seed=0)
+    assert auto["method"] == "fixed" and auto["test"] == sorted(
+        index.loc[index["split"] == "test", "sample_id"]
+    )
+    grouped = make_splits(index, "grouped", 0.15, 0.15, seed=0)
+    assert grouped["method"] == "grouped" and grouped["test"] != auto["test"]
+    assert make_splits(index.drop(columns="split"), "auto", 0.15, 0.15, seed=0)["method"] == "grouped"
+    counts = auto["counts"]["val"]
+    val_rows = index[index["split"] == "val"]
+    assert counts["samples"] == len(val_rows) and counts["patients"] == val_rows["patient_key"].nunique()
+    assert counts["by_label"] == val_rows["label"].value_counts().to_dict()
+    with pytest.raises(ConfigError, match="split.method"):
+        make_splits(index, "random", 0.15, 0.15, seed=0)
+
+
+def test_validate_catches_patient_across_splits() -> None:
+    index = make_index([10, 10], max_images=1)
+    index.loc[index["sample_id"] == "s1_0_0", "patient_key"] = "pat0_0"  # one patient, two labels
+    splits = {
+        "train": ["s0_0_0"] + [s for s in index["sample_id"] if s not in ("s0_0_0", "s1_0_0", "s0_1_0")],
+        "val": ["s0_1_0"],
+        "test": ["s1_0_0"],
+    }
+    with pytest.raises(DataError, match=r"patient 'pat0_0' is in both train \(sample 's0_0_0'\) and test"):
+        validate_splits(splits, index)
+
+
+def test_validate_catches_missing_duplicated_and_unknown_samples() -> None:
+    index = make_index([10, 10])
+    good = split_by_patient(index, 0.2, 0.2, seed=0)
+    validate_splits(good, index)
+    missing = {**good, "val": good["val"][1:]}
+    with pytest.raises(DataError, match=f"sample '{good['val'][0]}' is in no split"):
+        validate_splits(missing, index)
+    moved = {**good, "test": good["test"] + [good["train"][0]]}
+    with pytest.raises(DataError, match=f"sample '{good['train'][0]}' is listed in both train and test"):
+        validate_splits(moved, index)
+    twice = {**good, "val": good["val"] + [good["val"][0]]}
+    with pytest.raises(DataError, match="listed twice in val"):
+        validate_splits(twice, index)
+    unknown = {**good, "train": good["train"] + ["ghost"]}
+    with pytest.raises(DataError, match="'ghost' is not in the index"):
+        validate_splits(unknown, index)
+
+
+def test_leakage_report_finds_planted_duplicates() -> None:
+    index = make_index([12, 12])
+    splits = split_by_patient(index, 0.2, 0.2, seed=0)
+    plant = [
+        (splits["train"][0], splits["val"][0]),
+        (splits["train"][1], splits["test"][0]),
+        (splits["train"][2], splits["train"][3]),
+    ]  # the last pair stays inside train
+    for a, b in plant:
+        index.loc[index["sample_id"] == b, "pixel_hash"] = index.loc[
+            index["sample_id"] == a, "pixel_hash"
+        ].item()
+    report = leakage_report(splits, index)
+    assert report["exact_duplicates_across_splits"] == 2
+    assert report["exact_duplicate_pairs_by_splits"] == {"train-val": 1, "train-test": 1, "val-test": 0}
+    assert report["exact_duplicates_within_splits"] == 1
+    assert {tuple(e["sample_ids"]) for e in report["examples"]} == set(plant[:2])
+    assert report["patients_in_multiple_splits"] == 0
+    validate_splits(splits, index)  # duplicates are reported, not fatal
+
+
+def test_leakage_report_counts_patients_across_splits() -> None:
+    index = make_index([10, 10])
+    splits = split_by_patient(index, 0.2, 0.2, seed=0)
+    index.loc[index["sample_id"] == splits["test"][0], "patient_key"] = "shared"
+    index.loc[index["sample_id"] == splits["train"][0], "patient_key"] = "shared"
+    assert leakage_report(splits, index)["patients_in_multiple_splits"] == 1
+
+
+def test_split_hash_ignores_metadata_and_order_but_tracks_membership() -> None:
+    index = make_index([10, 10])
+    splits = make_splits(index, "grouped", 0.2, 0.2, seed=0)
+    edited = {
+        "counts": {"val": {"samples": 999}},
+        "comment": "hand edit",
+        "test": splits["test"][::-1],
+        "val": splits["val"],
+        "train": splits["train"],
+        "method": "grouped",
+    }
+    assert split_hash(edited) == split_hash(splits)
+    moved = {**splits, "train": splits["train"][1:], "val": splits["val"] + splits["train"][:1]}
+    assert split_hash(moved) != split_hash(splits)
+    assert len(split_hash(splits)) == 16
+
+
+def test_write_load_roundtrip_is_hand_editable(tmp_path) -> None:
+    index = make_index([8, 8])
+    splits = make_splits(index, "grouped", 0.2, 0.2, seed=3)
+    path = tmp_path / "splits" / "splits.json"
+    write_splits(splits, path)
+    assert load_splits(path) == splits
+    assert f'\n  "{splits["train"][0]}",\n' in path.read_text()  # one id per line for diffs
+    json.loads(path.read_text())
+
+
+def test_load_splits_errors_name_the_file(tmp_path) -> None:
+    broken = tmp_path / "splits.json"
+    broken.write_text('{"train": ["a",], }')
+    with pytest.raises(DataError, match=f"{broken}: split file is not valid JSON"):
+        load_splits(broken)
+    broken.write_text('{"train": ["a"], "val": ["b"]}')
+    with pytest.raises(DataError, match=f"{broken}: .*under test"):
+        load_splits(broken)
+    with pytest.raises(DataError, match="not found"):
+        load_splits(tmp_path / "absent.json")
+
+
+def test_missing_patient_key_is_refused() -> None:
+    index = make_index([5, 5])
+    index.loc[2, "patient_key"] = None
+    with pytest.raises(DataError, match="1 sample\\(s\\) with no patient_key"):
+        split_by_patient(index, 0.2, 0.2, seed=0)

@@ -1,0 +1,89 @@
+"""LitClassifier: losses for both head types, the six optimisers, the cosine schedule, saved hparams."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medtune.config import OPTIMIZERS
+from medtune.models.lit_module import LitClassifier, make_optimizer
+from medtune.models.nets import NetSpec
+
+NET = NetSpec(depth=1, width=4).to_dict()
+
+
+def make(optimizer: str = "adam", epochs: int = 4, **net: int) -> LitClassifier:
+    torch.manual_seed(0)
+    return LitClassifier(
+        net={**NET, **net}, lr=0.05, optimizer=optimizer, momentum=0.9, weight_decay=1e-4, epochs=epochs,
+        class_weights=None if net.get("num_outputs", 1) > 1 else [0.5, 1.5],
+    )
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_each_optimizer_takes_a_step(name: str) -> None:
+    module = make(name)
+    opt = module.configure_optimizers()["optimizer"]
+    before = [p.detach().clone() for p in module.parameters()]
+    x, y = torch.rand(8, 1, 16, 16), torch.tensor([0, 1] * 4)
+    module.loss(module(x), y).backward()
+    opt.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def test_sgd_momentum_is_nesterov_and_sgd_is_plain() -> None:
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    assert make_optimizer("sgd_momentum", params, 0.1, 0.9, 0.0).defaults["nesterov"] is True
+    assert make_optimizer("sgd", params, 0.1, 0.9, 0.0).defaults["momentum"] == 0
+    assert make_optimizer("adamw", params, 0.1, 0.9, 0.01).defaults["weight_decay"] == 0.01
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("adamm", params, 0.1, 0.9, 0.0)
+
+
+def test_cosine_schedule_anneals_over_the_epochs() -> None:
+    conf = make("sgd", epochs=4).configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "epoch"
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_hparams_are_saved_for_rebuilding() -> None:
+    module = make("rmsprop", epochs=7)
+    assert module.hparams["net"] == NET
+    assert (module.hparams["optimizer"], module.hparams["epochs"], module.hparams["lr"]) == ("rmsprop", 7, 0.05)
+    assert module.hparams["class_weights"] == [0.5, 1.5]
+
+
+def test_binary_loss_weights_the_positive_class() -> None:
+    module = make()
+    assert module.pos_weight.item() == pytest.approx(3.0)
+    logits = torch.zeros(2, 1)
+    pos, neg = module.loss(logits[:1], torch.tensor([1])), module.loss(logits[1:], torch.tensor([0]))
+    assert pos.item() == pytest.approx(3 * neg.item())
+
+
+def test_predict_proba_shapes_for_binary_and_multiclass() -> None:
+    x = torch.rand(5, 1, 16, 16)
+    binary, multi = make().eval(), make(num_outputs=4).eval()
+    with torch.no_grad():
+        p1, p4 = binary.predict_proba(x), multi.predict_proba(x)
+    assert p1.shape == (5,) and ((p1 > 0) & (p1 < 1)).all()
+    assert p4.shape == (5, 4) and torch.allclose(p4.sum(1), torch.ones(5))
+
+
+def test_wrong_number_of_class_weights_is_refused() -> None:
+    with pytest.raises(ValueError, match="class_weights"):
+        LitClassifier(net=NET, lr=0.1, optimizer="adam", momentum=0.9, weight_decay=0.0, epochs=1,
+                      class_weights=[1.0, 1.0, 1.0])

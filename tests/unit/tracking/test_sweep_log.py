@@ -1,0 +1,36 @@
+"""SweepLogger against a real SQLite store: nesting, per-epoch metrics, stop reasons, reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
+
+
+def test_parent_with_nested_trials_and_resume(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    log = SweepLogger(uri, "sweeps", str(tmp_path / "art"), tags={"medtune.split_hash": "s1"},
+                      params={"search.num_samples": 2})
+    for trial in ("a", "b"):
+        log.trial_started(trial, {"lr": 0.01, "optimizer": "adam"})
+        for epoch in (1, 2):
+            log.trial_result(trial, {"val_auroc": 0.5 + epoch / 10, "val_loss": 1 / epoch, "note": "x"}, epoch)
+    log.trial_ended("a", "FINISHED", "completed", {"epochs_run": 2})
+    log.trial_ended("b", "FINISHED", "asha_stopped", {"epochs_run": 1})
+
+    client = log.client
+    runs = {r.data.tags["medtune.trial_id"]: r for r in client.search_runs(
+        [log.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{log.parent_run_id}'")}
+    assert set(runs) == {"a", "b"}
+    assert runs["b"].data.tags["medtune.stop_reason"] == "asha_stopped"
+    history = client.get_metric_history(runs["a"].info.run_id, "val_auroc")
+    assert [(m.step, round(m.value, 2)) for m in history] == [(1, 0.6), (2, 0.7)]
+    assert runs["a"].data.params["optimizer"] == "adam"
+
+    # Reopening the same parent (a resumed sweep) finds its trials instead of duplicating them.
+    reopened = SweepLogger(uri, "sweeps", str(tmp_path / "art"), parent_run_id=log.parent_run_id)
+    assert reopened.children == log.children
+    assert reopened.trial_started("a", {"lr": 0.01}) == log.children["a"]
+    reopened.finish({"best_val_auroc": 0.7}, [], {"medtune.best_trial": "a"})
+    parent = client.get_run(log.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.metrics["best_val_auroc"] == 0.7

@@ -1,0 +1,77 @@
+"""The sweep on a real local Ray runtime: OptunaSearch + ASHA over fit(), logged by the driver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from medtune.config import ParamSpec, SearchCfg, TrainCfg
+from medtune.data.datamodule import SplitArrays, TrainData
+from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
+from medtune.train import load_net, predict_proba
+from medtune.tune.runner import best_trial, run_sweep, stop_reason
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def arrays(n: int, seed: int) -> SplitArrays:
+    """A learnable signal: class 1 has a bright 4x4 square somewhere in a noisy 16 px image."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.3, 0.05, (n, 1, 16, 16)).astype(np.float32)
+    y = np.arange(n) % 2
+    for i in np.flatnonzero(y):
+        r, c = rng.integers(0, 12, 2)
+        x[i, 0, r:r + 4, c:c + 4] += 0.5
+    ids = [f"s{seed}-{i}" for i in range(n)]
+    return SplitArrays(np.clip(x, 0, 1), y.astype(np.int64), ids, ids)
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainData:
+    return TrainData(arrays(96, 0), arrays(48, 1), num_classes=2, class_names=["normal", "abnormal"])
+
+
+def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_path: Path) -> None:
+    base = TrainCfg(batch_size=16, epochs=2, depth=2, width=8, augment=0.0, seed=7)
+    search = SearchCfg(num_samples=3, max_concurrent_trials=2, grace_period=1, reduction_factor=2,
+                       space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),
+                              ParamSpec("optimizer", choices=("adam", "sgd_momentum")),
+                              ParamSpec("momentum", low=0.8, high=0.95)))
+    logger = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
+    result = run_sweep(data, base, search, tmp_path / "ray" / "sweep-a", logger)
+
+    board = result.leaderboard
+    assert len(board) == 3
+    assert set(board["stop_reason"]) <= {"completed", "asha_stopped"}
+    assert board["best_val_auroc"].is_monotonic_decreasing
+    for config in board["config"].map(json.loads):
+        assert ("momentum" in config) == (config["optimizer"] == "sgd_momentum")
+
+    # The driver logged one child run per trial, each with one val_auroc point per epoch run.
+    runs = logger.client.search_runs([logger.experiment_id],
+                                     filter_string=f"tags.`{PARENT_TAG}` = '{result.parent_run_id}'")
+    assert len(runs) == 3
+    for run in runs:
+        steps = [m.step for m in logger.client.get_metric_history(run.info.run_id, "val_auroc")]
+        row = board[board["trial_id"] == run.data.tags["medtune.trial_id"]].iloc[0]
+        assert steps == list(range(1, int(row["epochs_run"]) + 1))
+        assert run.data.tags["medtune.stop_reason"] == row["stop_reason"]
+
+    # The best checkpoint is the best epoch: reloading it reproduces the reported val AUROC region.
+    best = best_trial(board, "max")
+    bundle = torch.load(best["checkpoint"], weights_only=True)
+    prob = predict_proba(load_net(bundle["net"], bundle["state_dict"]), data.val.x)
+    from sklearn.metrics import roc_auc_score
+    assert abs(roc_auc_score(data.val.y, prob) - best["value"]) < 1e-4
+    assert (result.sweep_dir / "medtune_sweep_done").exists()
+
+
+def test_stop_reason() -> None:
+    assert stop_reason(3, 3, None) == "completed"
+    assert stop_reason(1, 3, None) == "asha_stopped"
+    assert stop_reason(0, 3, "torch.OutOfMemoryError: CUDA out of memory") == "oom"
+    assert stop_reason(0, 3, "ValueError: boom") == "error"
