@@ -108,6 +108,26 @@ def _train_batches(limit: float) -> int | float:
     return int(limit) if limit > 1 else float(limit)
 
 
+def _make_trainer(cfg: TrainCfg, callbacks: list[pl.Callback], accelerator: str) -> pl.Trainer:
+    """A quiet Trainer: no checkpoints, logger or progress bar (the caller observes via callbacks)."""
+    # Deterministic kernels are cheap on CPU; on GPU some (pooling backward) have none, so there we
+    # trade bit-exactness for running at all. fit() restores the process-wide switch afterwards.
+    deterministic = accelerator == "cpu" or not torch.cuda.is_available()
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=cfg.epochs,
+        limit_train_batches=_train_batches(cfg.limit_train_batches),
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=deterministic,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
+
+
 def fit(
     cfg: TrainCfg,
     data: TrainData,
@@ -135,27 +155,14 @@ def fit(
     )
     train_loader, val_loader = make_loaders(data, cfg.batch_size, cfg.augment, cfg.num_workers, cfg.seed)
     history = _HistoryCallback()
-    # Deterministic kernels are free on CPU; on GPU some (pooling backward) have none, so only there we
-    # trade bit-exactness for running at all. Restored afterwards: it is a process-wide switch.
-    deterministic = accelerator == "cpu" or not torch.cuda.is_available()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=cfg.epochs,
-        limit_train_batches=_train_batches(cfg.limit_train_batches),
-        enable_checkpointing=False,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=deterministic,
-        num_sanity_val_steps=0,
-        callbacks=[history, *(callbacks or [])],
-    )
+    trainer = _make_trainer(cfg, [history, *(callbacks or [])], accelerator)
     try:
         with warnings.catch_warnings():
             # num_workers=0 is the deliberate default for small images; Lightning warns about it every run.
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            # Lightning 2.6 x torch 2.13 internals, raised once per fit; nothing a caller can act on.
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
             trainer.fit(module, train_loader, val_loader)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)

@@ -137,7 +137,7 @@ def _safe_get(ds: Dataset, keyword: str, default: object) -> object:
     try:
         with _quiet():
             value = ds.get(keyword, default)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any malformed value counts as missing, by design
         return default
     return default if value is None else value
 
@@ -288,7 +288,7 @@ def _header_window(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
                 # The window's output range (y_min..y_max) is what very low / high inputs map to.
                 lo, hi = apply_windowing(np.array([-1e30, 1e30]), ds)
                 return _scale(apply_windowing(values.copy(), ds), lo, hi)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a malformed window (width < 1, bad LUT) is ignored, by design
         return None  # malformed window (width < 1, bad LUT): fall back to percentile clipping
     return None
 

@@ -17,8 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medtune.data.dicom import READ_REJECT_REASONS, RejectedFile, decode_pixels, header_fields, read_dicom
-from medtune.data.dicom import identifiers, modality_pixels
+from medtune.data.dicom import (
+    READ_REJECT_REASONS,
+    RejectedFile,
+    decode_pixels,
+    header_fields,
+    identifiers,
+    modality_pixels,
+    read_dicom,
+)
 from medtune.data.phi import hash_id
 from medtune.errors import DataError
 
@@ -26,8 +33,6 @@ REJECT_REASONS = (*READ_REJECT_REASONS, "unlabeled", "duplicate_instance")
 INTENSITY_FILES = 200  # decoded images sampled for the fingerprint's intensity statistics
 INTENSITY_VALUES = 1000  # pixels kept per sampled image
 PROGRESS_EVERY = 200
-
-__all__ = ["IngestResult", "REJECT_REASONS", "ingest", "read_labels", "scan_files"]
 
 
 @dataclass
@@ -43,7 +48,6 @@ class IngestResult:
 @dataclass
 class FileResult:
     """One file's outcome as a worker returns it: nothing identifying, only hashes and allowed fields."""
-
     path: str
     reason: str | None = None
     header: dict = field(default_factory=dict)
@@ -142,16 +146,10 @@ def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -
     # conservative grouping (it can only merge patients, never let one patient straddle two splits).
     parent = Path(rel).parent.as_posix()
     patient_key = hash_id(patient_id, key) if patient_id else hash_id(f"folder:{parent}", key)
-    raw = ds.get("PixelData", None) or b""
-    return FileResult(
-        path=rel,
-        header=header,
-        instance_key=hash_id(instance_uid, key) if instance_uid else "",
-        patient_key=patient_key,
-        missing_patient_id=not patient_id,
-        pixel_sha1=hashlib.sha1(bytes(raw)).hexdigest(),
-        intensities=intensities,
-    )
+    raw = next((ds[k].value for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds), b"")
+    instance_key = hash_id(instance_uid, key) if instance_uid else ""
+    return FileResult(rel, None, header, instance_key, patient_key, not patient_id,
+                      hashlib.sha1(bytes(raw)).hexdigest(), intensities)
 
 
 def _read_task(task: tuple[Path, str, bool], key: bytes) -> FileResult:
@@ -174,20 +172,28 @@ def _run_reads(
     total = len(tasks)
     if workers > 1:
         chunk = max(1, min(64, total // (workers * 8)))
-        # spawn: safe whatever threads the parent holds (pyarrow, Ray, MLflow), and the same on every OS.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
             yield from _with_progress(pool.map(read, tasks, chunksize=chunk), total, progress)
     else:
         yield from _with_progress(map(read, tasks), total, progress)
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    """Forkserver with the data modules preloaded: workers fork from a clean, already-warm server.
+
+    Plain fork is unsafe once the parent holds threads (pyarrow, Ray, MLflow); spawn re-imports numpy,
+    pandas and pydicom in every worker, which costs more than a small cohort's whole ingest.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["medtune.data.ingest", "medtune.data.preprocess"])
+    return context
 
 
 def _with_progress(
     results: Iterable[FileResult], total: int, progress: Callable[[int, int], None] | None
 ) -> Iterator[FileResult]:
     """Pass results through, calling progress(done, total) every PROGRESS_EVERY files and at the end."""
-    done = 0
-    for result in results:
-        done += 1
+    for done, result in enumerate(results, start=1):
         if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
             progress(done, total)
         yield result

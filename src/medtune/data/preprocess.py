@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from medtune.data.dicom import WINDOWS, RejectedFile, decode_pixels, read_dicom
+from medtune.data.ingest import pool_context
 from medtune.errors import DataError
 
 INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
@@ -97,8 +97,7 @@ def _decode_all(
         yield from map(load, paths)
         return
     chunk = max(1, min(32, len(paths) // (workers * 8)))
-    # spawn: safe whatever threads the parent holds, and the same on every OS.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
         yield from pool.map(load, paths, chunksize=chunk)
 
 

@@ -43,12 +43,15 @@ def predictions_frame(prob: np.ndarray, class_names: list[str], threshold: float
 class MedtuneClassifier(mlflow.pyfunc.PythonModel):
     """Input: float32 images (N, 1, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says."""
 
+    # The tensor signature logged with the model is the input contract; without this MLflow wants
+    # list[...] type hints on predict and warns on every import.
+    _skip_type_hint_validation = True
+
     def load_context(self, context: Any) -> None:
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
         state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
         self.net = load_net(self.meta["net"], state)
 
-    # No type hints on predict: MLflow would derive a (wrong) schema from them; the logged signature rules.
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         size = self.meta["preprocess"]["image_size"]
         x = np.asarray(model_input, dtype=np.float32).reshape(-1, 1, size, size)

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from medtune.data.datamodule import ArrayDataset, load_split, load_train_data, make_loaders
+from medtune.data.datamodule import (
+    ArrayDataset,
+    SplitArrays,
+    TrainData,
+    load_split,
+    load_train_data,
+    make_loaders,
+)
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
 
@@ -86,7 +93,7 @@ def test_val_order_is_fixed_and_train_shuffle_is_seeded(processed: tuple[Path, d
     train_a, val_a = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
     train_b, val_b = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
     train_c, _ = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=2)
-    assert first_pixels(val_a) == first_pixels(val_a) == pytest.approx(list(data.val.x[:, 0, 0, 0]))
+    assert first_pixels(val_a) == first_pixels(val_a) == first_pixels(val_b) == pytest.approx(list(data.val.x[:, 0, 0, 0]))
     assert first_pixels(train_a) == first_pixels(train_b) != first_pixels(train_c)
 
 
@@ -101,3 +108,17 @@ def test_array_dataset_augments_channel_first_images() -> None:
     ds = ArrayDataset(x, np.array([0, 1]), train_transform(1.0, seed=0))
     image, target = ds[0]
     assert image.shape == (1, SIZE, SIZE) and image.dtype == torch.float32 and int(target) == 0
+
+
+def test_each_loader_worker_gets_its_own_reproducible_augmentations() -> None:
+    x = np.full((4, 1, SIZE, SIZE), 0.5, dtype=np.float32)  # identical images: only the RNG differs
+    arrays = SplitArrays(x, np.array([0, 1, 0, 1]), list("abcd"), list("abcd"))
+    data = TrainData(arrays, arrays, 2, ["n", "p"])
+
+    def batches() -> list[np.ndarray]:
+        train, _ = make_loaders(data, batch_size=2, augment=1.0, num_workers=2, seed=0)
+        return [b[0].numpy() for b in train]
+
+    first, again = batches(), batches()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])  # batch 0 and 1 come from different workers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -55,7 +57,7 @@ def test_cosine_schedule_anneals_over_the_epochs() -> None:
         opt.step()
         sched.step()
     assert lrs[0] == pytest.approx(0.05)
-    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert all(a > b for a, b in itertools.pairwise(lrs))
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 

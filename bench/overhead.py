@@ -1,0 +1,119 @@
+"""Overhead of the tune machinery: one trial through run_sweep vs a bare fit() of the same config.
+
+Both run in this process, interleaved (fit, sweep, fit, sweep, ...), with the same threads, data and
+seed. Ray is started before the clock runs: its start-up is paid once per sweep, not per trial, and is
+reported separately. Writes bench/results/overhead.json.
+
+    python bench/overhead.py               # PneumoniaMNIST 28 px (../shared/data), 2 epochs, 2 repeats
+    python bench/overhead.py --smoke-test  # synthetic arrays, 1 epoch, 1 repeat (CI-sized)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from medtune.config import SearchCfg, TrainCfg
+from medtune.data.datamodule import SplitArrays, TrainData
+from medtune.train import fit
+from medtune.tune.runner import connect, run_sweep
+
+NPZ = Path(__file__).resolve().parents[1] / "../shared/data/pneumoniamnist/pneumoniamnist.npz"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def split_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> SplitArrays:
+    x = (images.astype(np.float32) / 255.0)[:, None]
+    ids = [f"{name}-{i}" for i in range(len(x))]
+    return SplitArrays(np.ascontiguousarray(x), labels.reshape(-1).astype(np.int64), ids, ids)
+
+
+def load_data(smoke: bool) -> tuple[TrainData, str]:
+    """PneumoniaMNIST's official train/val when present, else a synthetic learnable task."""
+    if NPZ.is_file() and not smoke:
+        npz = np.load(NPZ)
+        return TrainData(split_arrays(npz["train_images"], npz["train_labels"], "train"),
+                         split_arrays(npz["val_images"], npz["val_labels"], "val"), 2,
+                         ["normal", "pneumonia"]), "pneumoniamnist-28"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 120, (640, 28, 28)).astype(np.uint8)
+    labels = np.arange(640) % 2
+    images[labels == 1, 10:16, 10:16] = 250
+    train = split_arrays(images[:512], labels[:512], "train")
+    val = split_arrays(images[512:], labels[512:], "val")
+    return TrainData(train, val, 2, ["a", "b"]), "synthetic-28"
+
+
+def time_fit(cfg: TrainCfg, data: TrainData) -> float:
+    start = time.perf_counter()
+    fit(cfg, data, accelerator="cpu")
+    return time.perf_counter() - start
+
+
+def time_sweep(cfg: TrainCfg, search: SearchCfg, data: TrainData) -> tuple[float, float]:
+    """Wall time of a one-trial sweep (tuner.fit end to end) and the trial's own time_total_s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = run_sweep(data, cfg, search, Path(tmp) / "sweep", logger=None, resume=False)
+        wall = time.perf_counter() - start
+    return wall, float(result.leaderboard["seconds"].iloc[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke-test", action="store_true", help="tiny data, 1 epoch, 1 repeat")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.smoke_test else 2)
+    threads = min(2, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    data, dataset = load_data(args.smoke_test)
+    cfg = TrainCfg(epochs=1 if args.smoke_test else 2, augment=0.0, seed=0)
+    search = SearchCfg(num_samples=1, max_concurrent_trials=1, cpus_per_trial=threads, space=())
+
+    fit(dataclasses.replace(cfg, epochs=1, limit_train_batches=2), data, accelerator="cpu")  # warm-up
+    start = time.perf_counter()
+    connect(None, num_cpus=threads)
+    ray_start = time.perf_counter() - start
+    fits, walls, trials = [], [], []
+    for _ in range(repeats):
+        fits.append(time_fit(cfg, data))
+        wall, trial = time_sweep(cfg, search, data)
+        walls.append(wall)
+        trials.append(trial)
+    ray.shutdown()
+
+    fit_s, wall_s, trial_s = (float(np.median(v)) for v in (fits, walls, trials))
+    rows = [("bare fit()", fit_s, 1.0), ("trial (Ray time_total_s)", trial_s, trial_s / fit_s),
+            ("sweep wall (1 trial, Ray up)", wall_s, wall_s / fit_s),
+            ("  of which per-sweep fixed cost", wall_s - trial_s, (wall_s - trial_s) / fit_s)]
+    print(f"\n{'what':32s} {'seconds':>9s} {'x fit':>7s}   ({dataset}, {cfg.epochs} epochs, "
+          f"median of {repeats}, {threads} threads)")
+    for name, seconds, ratio in rows:
+        print(f"{name:32s} {seconds:9.2f} {ratio:7.3f}")
+    print(f"{'ray.init (once per sweep)':32s} {ray_start:9.2f}")
+    out = {"bench": "overhead", "dataset": dataset, "epochs": cfg.epochs, "repeats": repeats,
+           "fit_s": fits, "sweep_wall_s": walls, "trial_s": trials, "ray_init_s": ray_start,
+           "sweep_fixed_cost_s": wall_s - trial_s,
+           "ratio_trial_vs_fit": trial_s / fit_s, "ratio_sweep_wall_vs_fit": wall_s / fit_s,
+           "smoke_test": args.smoke_test,
+           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": threads,
+                       "torch": torch.__version__, "ray": ray.__version__}}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "overhead-smoke.json" if args.smoke_test else "overhead.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {RESULTS / name}")
+
+
+if __name__ == "__main__":
+    main()
