@@ -15,11 +15,14 @@ def run(params: Params) -> None:
     raw_dir = require_path(cfg.raw_dir, "ingest.raw_dir", is_dir=True)
     if cfg.labels != "folders":
         require_path(cfg.labels, "ingest.labels")
-    start = time.monotonic()
+    start = last = time.monotonic()
 
     def progress(done: int, total: int) -> None:
-        rate = done / max(time.monotonic() - start, 1e-9)
-        print(f"ingest: {done}/{total} files ({rate:.0f} files/s)", flush=True)
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 2.0 or done == total:  # a line every ~2 s, not every chunk
+            last = now
+            print(f"ingest: {done}/{total} files ({done / max(now - start, 1e-9):.0f} files/s)", flush=True)
 
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
                     label_column=cfg.label_column, workers=cfg.workers, progress=progress)
