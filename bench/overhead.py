@@ -26,7 +26,7 @@ import torch
 from medtune.config import SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
 from medtune.train import fit
-from medtune.tune.runner import connect, run_sweep
+from medtune.tune.runner import Trainable, connect, run_sweep
 
 NPZ = Path(__file__).resolve().parents[1] / "../shared/data/pneumoniamnist/pneumoniamnist.npz"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,7 +64,7 @@ def time_sweep(cfg: TrainCfg, search: SearchCfg, data: TrainData) -> tuple[float
     """Wall time of a one-trial sweep (tuner.fit end to end) and the trial's own time_total_s."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = run_sweep(data, cfg, search, Path(tmp) / "sweep", logger=None, resume=False)
+        result = run_sweep(Trainable(data, cfg, search), Path(tmp) / "sweep", logger=None, resume=False)
         wall = time.perf_counter() - start
     return wall, float(result.leaderboard["seconds"].iloc[0])
 

@@ -117,6 +117,29 @@ def test(params: Path = ParamsOpt,
     stage.run(load_params(params), rescore_reason=reason.strip() if rescore else None)
 
 
+@app.command()
+@one_line_errors
+def predict(inputs: list[Path] = typer.Argument(..., help="DICOM files and/or folders (searched at any depth)"),
+            model: str | None = typer.Option(None, "--model", "-m",
+                                             help="model URI [default: models:/<registry.model_name>@champion]"),
+            out: Path = typer.Option(Path("preds.csv"), "--out", "-o", help="CSV to write, one row per file"),
+            tracking_uri: str | None = typer.Option(None, help="[default: MLFLOW_TRACKING_URI, else params.yaml]"),
+            params: Path = ParamsOpt) -> None:
+    """Score DICOM files with a registered model; unusable files are rows with status=rejected and a reason."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from medtune.data.phi import load_secret
+    from medtune.predict import default_target, load_registered, predict_files, summary
+
+    default_uri, default_model = default_target(params)
+    loaded = load_registered(model or default_model, tracking_uri or default_uri)
+    frame = predict_files(inputs, loaded, load_secret())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    print(summary(frame, out))
+
+
 def main() -> None:
     app()
 

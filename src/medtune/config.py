@@ -22,6 +22,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid")
 WINDOWS = ("header", "percentile", "minmax")
 SPLIT_METHODS = ("auto", "grouped")
 MODES = ("max", "min")
+NEW_SPLIT_POLICIES = ("promote", "keep")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class TrainCfg:
     dropout: float = 0.1
     depth: int = 3
     width: int = 16
+    residual: bool = False
     activation: str = "relu"
     optimizer: str = "adam"
     momentum: float = 0.9
@@ -72,6 +74,8 @@ class TrainCfg:
     augment: float = 0.5
     num_workers: int = 0
     limit_train_batches: float = 1.0
+    init_from: str | None = None      # transfer learning: a .pt file or an MLflow model URI
+    freeze_blocks: int = 0            # with init_from: first N conv blocks are not trained
     seed: int = 42
 
 
@@ -100,6 +104,8 @@ class SearchCfg:
     gpus_per_trial: float = 0.0
     grace_period: int = 1
     reduction_factor: int = 2
+    max_failures: int = 1             # retries of a trial whose worker died (resumes from its checkpoint)
+    keep_checkpoints: int = 2         # best k epoch checkpoints kept per trial (the latest is kept too)
     address: str | None = None
     space: tuple[ParamSpec, ...] = ()
 
@@ -108,6 +114,7 @@ class SearchCfg:
 class RegistryCfg:
     model_name: str = "medtune-classifier"
     min_delta: float = 0.0
+    on_new_split: str = "promote"  # no comparable champion (other split): promote the new model or keep
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 def _parse_space(space: Any, source: str) -> tuple[ParamSpec, ...]:
     if not isinstance(space, dict):
         raise ConfigError(f"{source}: search.space: expected a mapping of hyperparameter -> range")
-    train_keys = {f.name for f in fields(TrainCfg)} - {"seed", "num_workers"}
+    train_keys = {f.name for f in fields(TrainCfg)} - {"seed", "num_workers", "init_from"}
     specs = []
     for name, spec in space.items():
         where = f"{source}: search.space.{name}"
@@ -252,6 +259,8 @@ def check_train_values(values: dict[str, Any], where: str) -> None:
         "augment": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
         "num_workers": (lambda v: v >= 0, "must be >= 0"),
         "limit_train_batches": (lambda v: v > 0, "must be > 0"),
+        "freeze_blocks": (lambda v: v >= 0, "must be >= 0"),
+        "init_from": (lambda v: v is None or isinstance(v, str), "must be a path or an MLflow model URI"),
     }
     for key, value in values.items():
         if key in rules:
@@ -269,7 +278,9 @@ def _validate(p: Params, source: str) -> None:
     for spec in p.search.space:
         where = f"{source}: search.space"
         if spec.choices is not None:
+            default = getattr(p.train, spec.name)
             for choice in spec.choices:
+                _coerce(choice, default, f"{where}.{spec.name}")  # same type as the train: value
                 check_train_values({spec.name: choice}, where)
         else:
             check_train_values({spec.name: spec.low}, where)
@@ -297,7 +308,13 @@ def _validate(p: Params, source: str) -> None:
         (p.search.gpus_per_trial >= 0, "search.gpus_per_trial", "must be >= 0"),
         (p.search.grace_period >= 1, "search.grace_period", "must be >= 1"),
         (p.search.reduction_factor >= 2, "search.reduction_factor", "must be >= 2"),
+        (p.search.max_failures >= 0, "search.max_failures", "must be >= 0"),
+        (p.search.keep_checkpoints >= 1, "search.keep_checkpoints", "must be >= 1"),
         (p.test.bootstrap >= 0, "test.bootstrap", "must be >= 0"),
+        (bool(p.registry.model_name.strip()), "registry.model_name", "must not be empty"),
+        (p.registry.min_delta >= 0, "registry.min_delta", "must be >= 0"),
+        (p.registry.on_new_split in NEW_SPLIT_POLICIES, "registry.on_new_split",
+         f"is not one of {', '.join(NEW_SPLIT_POLICIES)}"),
     ]
     for ok, key, why in checks:
         if not ok:

@@ -20,7 +20,7 @@ from medtune.config import TrainCfg
 from medtune.data.datamodule import TrainData, make_loaders
 from medtune.errors import ConfigError
 from medtune.models.lit_module import LitClassifier, probs_from_logits
-from medtune.models.nets import NetSpec, build_net
+from medtune.models.nets import NetSpec, build_net, load_compatible
 
 HISTORY_KEYS = ("train_loss", "val_loss", "val_auroc", "val_acc")
 
@@ -48,6 +48,7 @@ def net_spec_for(cfg: TrainCfg, num_classes: int, in_channels: int = 1) -> NetSp
         width=cfg.width,
         activation=cfg.activation,
         dropout=cfg.dropout,
+        residual=cfg.residual,
     )
 
 
@@ -96,6 +97,8 @@ class _HistoryCallback(pl.Callback):
 
 def _check_fits_image(cfg: TrainCfg, image_size: int) -> None:
     """Each conv block halves the image; too many blocks leave nothing to pool."""
+    if cfg.freeze_blocks > cfg.depth:
+        raise ConfigError(f"train.freeze_blocks: {cfg.freeze_blocks} is more than the {cfg.depth} blocks")
     if 2**cfg.depth > image_size:
         max_depth = int(math.log2(image_size))
         raise ConfigError(
@@ -133,12 +136,18 @@ def fit(
     data: TrainData,
     callbacks: list[pl.Callback] | None = None,
     accelerator: str = "auto",
+    init_state: dict[str, torch.Tensor] | None = None,
+    resume_ckpt: str | None = None,
 ) -> FitResult:
     """Train one configuration on train, select the best epoch on val, return metrics and weights.
 
     `callbacks` run after the internal history callback; in `on_validation_epoch_end` they see this
     epoch's train_loss, val_loss, val_auroc and val_acc in `trainer.callback_metrics`. If one of them
     sets `trainer.should_stop`, fit returns what was recorded so far.
+
+    `init_state` starts from pretrained weights (matching names and shapes; the first
+    `cfg.freeze_blocks` blocks are then frozen). `resume_ckpt`, a Lightning checkpoint written by an
+    earlier run of the same config, continues that run (a retried or restored trial).
     """
     _check_fits_image(cfg, data.image_size)
     started = time.perf_counter()
@@ -152,7 +161,10 @@ def fit(
         weight_decay=cfg.weight_decay,
         epochs=cfg.epochs,
         class_weights=class_weights_for(data.train.y, data.num_classes),
+        frozen_blocks=cfg.freeze_blocks if init_state is not None else 0,
     )
+    if init_state is not None:
+        load_compatible(module.net, init_state)
     train_loader, val_loader = make_loaders(data, cfg.batch_size, cfg.augment, cfg.num_workers, cfg.seed)
     history = _HistoryCallback()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -163,7 +175,7 @@ def fit(
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             # Lightning 2.6 x torch 2.13 internals, raised once per fit; nothing a caller can act on.
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-            trainer.fit(module, train_loader, val_loader)
+            trainer.fit(module, train_loader, val_loader, ckpt_path=resume_ckpt)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     return _result(history, spec, time.perf_counter() - started)

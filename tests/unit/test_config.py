@@ -68,3 +68,10 @@ def test_space_spec_types() -> None:
 def test_tracking_uri_env_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert load_params(ROOT / "params.yaml").tracking_uri == "http://127.0.0.1:5999"
+
+
+def test_choice_values_have_the_train_type() -> None:
+    with pytest.raises(ConfigError, match=r"search.space.residual: expected true/false, got 'yes'"):
+        load_params(ROOT / "params.yaml", overrides={"search.space": {"residual": {"choices": [False, "yes"]}}})
+    with pytest.raises(ConfigError, match=r"search.space.batch_size: expected int, got 3.5"):
+        load_params(ROOT / "params.yaml", overrides={"search.space": {"batch_size": {"choices": [16, 3.5]}}})

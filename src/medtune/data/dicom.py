@@ -7,17 +7,16 @@ carries only a reason code, never a library message (those can quote element val
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, apply_windowing, pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 READ_REJECT_REASONS = (
@@ -28,7 +27,6 @@ READ_REJECT_REASONS = (
     "truncated_pixel_data",
     "unsupported_transfer_syntax",
 )
-WINDOWS = ("header", "percentile", "minmax")
 
 # snake_case report key -> DICOM keyword. Only these header values ever leave this module.
 ALLOWED_FIELDS: dict[str, str] = {
@@ -46,17 +44,21 @@ ALLOWED_FIELDS: dict[str, str] = {
 }
 _INT_FIELDS = {"rows", "columns", "bits_allocated", "frames"}
 
-NON_IMAGE_MODALITIES = {"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "SEG", "ECG", "KO", "PR", "DOC", "REG"}
+# RTDOSE is a dose grid computed by a planning system, not an acquired image: nothing to classify.
+NON_IMAGE_MODALITIES = {
+    "SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "RTDOSE", "SEG", "ECG", "KO", "PR", "DOC", "REG", "HD", "AU",
+}
 # Substrings of SOP Class names for objects that are not images (reports, plans, waveforms, masks).
 _NON_IMAGE_SOP_WORDS = (
     " SR ", "SR Storage", "Waveform", "Presentation State", "Encapsulated", "Key Object", "RT Structure",
-    "RT Plan", "RT Ion Plan", "Treatment Record", "Segmentation", "Raw Data", "Registration",
+    "RT Plan", "RT Ion Plan", "RT Dose", "Treatment Record", "Segmentation", "Raw Data", "Registration",
     "Media Storage Directory", "Document",
 )
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # First two bytes of a Part 10 file written without its 128-byte preamble: group 0002 (file meta)
 # or 0008 (a bare dataset, as old modalities wrote), little or big endian.
 _BARE_DATASET_STARTS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+_MAX_PADDING = 3
 
 
 @contextlib.contextmanager
@@ -81,33 +83,58 @@ class RejectedFile(Exception):
 
 
 def read_dicom(path: Path) -> Dataset:
-    """Read one file as DICOM or raise RejectedFile (not_dicom, non_image_object, no_pixel_data)."""
+    """Read one file as DICOM or raise RejectedFile (not_dicom, non_image_object, no_pixel_data, ...)."""
+    ds = parse_dicom(path)
+    check_image(ds, path)
+    return ds
+
+
+def parse_dicom(path: Path) -> Dataset:
+    """Parse one file (with or without preamble/file meta) or raise RejectedFile('not_dicom')."""
     with _quiet():
         try:
-            ds = pydicom.dcmread(path, force=False)
+            return pydicom.dcmread(path, force=False)
         except InvalidDicomError:
-            ds = _read_bare_dataset(Path(path))
+            return _read_bare_dataset(Path(path))
         except Exception as exc:  # truncated header, bad tag lengths, unreadable file
             raise RejectedFile("not_dicom") from exc
+
+
+def check_image(ds: Dataset, path: Path | None = None) -> None:
+    """Raise RejectedFile unless `ds` is an image object that carries pixel data."""
     if _is_non_image(ds):
         raise RejectedFile("non_image_object")
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
-        raise RejectedFile("no_pixel_data")
-    return ds
+        # pydicom stops quietly at EOF inside an encapsulated (undefined length) Pixel Data element:
+        # the tag is in the file but not in the dataset, so the file was cut short, not pixel-less.
+        cut = path is not None and "IconImageSequence" not in ds and _has_pixel_tag(Path(path))
+        raise RejectedFile("truncated_pixel_data" if cut else "no_pixel_data")
+
+
+def _has_pixel_tag(path: Path) -> bool:
+    """True when the bytes of (7FE0,0010) Pixel Data, little or big endian, occur in the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    return b"\xe0\x7f\x10\x00" in data or b"\x7f\xe0\x00\x10" in data
 
 
 def _read_bare_dataset(path: Path) -> Dataset:
     """Read a file without preamble/'DICM' only when its first bytes look like a DICOM tag.
 
     force=True parses anything (a README becomes a one-element 'dataset'), so it is tried only on files
-    starting with group 0002/0008, and kept only if the result names a SOP class, modality or pixels.
+    starting with group 0002/0008 (after at most _MAX_PADDING stray pad bytes, as left by tools that cut
+    the file meta one byte off), and kept only if the result names a SOP class, modality or pixels.
     """
     try:
         with open(path, "rb") as handle:
-            head = handle.read(2)
-        if head not in _BARE_DATASET_STARTS:
-            raise RejectedFile("not_dicom")
-        ds = pydicom.dcmread(path, force=True)
+            skip = _bare_start(handle.read(_MAX_PADDING + 2))
+            if skip is None:
+                raise RejectedFile("not_dicom")
+            handle.seek(skip)
+            # dcmread rewinds a file handle to 0 when it finds no preamble, so pass padded files as bytes.
+            ds = pydicom.dcmread(handle if skip == 0 else io.BytesIO(handle.read()), force=True)
         looks_valid = any(k in ds for k in ("SOPClassUID", "Modality", *_PIXEL_KEYWORDS))
     except RejectedFile:
         raise
@@ -121,6 +148,16 @@ def _read_bare_dataset(path: Path) -> Dataset:
         syntax = {(True, True): ImplicitVRLittleEndian, (False, True): ExplicitVRLittleEndian}
         ds.file_meta.TransferSyntaxUID = syntax.get((implicit, little), ExplicitVRBigEndian)
     return ds
+
+
+def _bare_start(head: bytes) -> int | None:
+    """Offset of the first DICOM tag in `head` after optional space/NUL padding, or None."""
+    for skip in range(_MAX_PADDING + 1):
+        if head[skip:skip + 2] in _BARE_DATASET_STARTS:
+            return skip
+        if skip < len(head) and head[skip:skip + 1] not in (b" ", b"\x00"):
+            return None
+    return None
 
 
 def _is_non_image(ds: Dataset) -> bool:
@@ -171,7 +208,18 @@ def header_fields(ds: Dataset) -> dict[str, object]:
             fields[key] = str(_safe_get(ds, keyword, "")).strip()[:64]
     if fields["frames"] == 0 and fields["rows"]:
         fields["frames"] = 1  # NumberOfFrames is absent on single-frame images
+    fields["samples"] = _as_int(_safe_get(ds, "SamplesPerPixel", 1)) or 1
+    fields["transfer_syntax"] = _transfer_syntax_name(ds)
+    fields["has_window"] = str(fields["photometric"]).upper() in ("MONOCHROME1", "MONOCHROME2") and (
+        "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds))
     return fields
+
+
+def _transfer_syntax_name(ds: Dataset) -> str:
+    """The transfer syntax's name (a standard UID, never identifying); '' when absent or private."""
+    uid = str(_safe_get(ds.file_meta, "TransferSyntaxUID", "") or "")
+    name = UID(uid).name if uid else ""
+    return name if name != uid else "unknown"
 
 
 def _as_int(value: object) -> int:
@@ -193,115 +241,8 @@ def _pixel_spacing(ds: Dataset) -> str:
         return ""
 
 
-def _reason_for(exc: Exception) -> str:
-    """Map a pydicom/plugin decoding exception to a reject reason code."""
-    message = str(exc)
-    if isinstance(exc, NotImplementedError) or "missing dependencies" in message:
-        return "unsupported_transfer_syntax"
-    if "Transfer Syntax UID" in message:
-        return "unsupported_transfer_syntax"
-    if "less than expected" in message or "insufficient pixel data" in message:
-        return "truncated_pixel_data"
-    return "decode_error"
+# The pixel chain lives in pixels.py; re-exported so `from medtune.data.dicom import decode_pixels` keeps working.
+from medtune.data.pixels import WINDOWS, decode_channels, decode_pixels, modality_pixels  # noqa: E402
 
-
-def _frame(ds: Dataset) -> np.ndarray:
-    """Decode one frame: the only one, or the middle one of a multi-frame object."""
-    frames = max(_as_int(_safe_get(ds, "NumberOfFrames", 1)), 1)
-    index = frames // 2 if frames > 1 else None
-    try:
-        with _quiet():
-            arr = pixel_array(ds, index=index)
-    except Exception as exc:
-        raise RejectedFile(_reason_for(exc)) from exc
-    if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
-        arr = arr[arr.shape[0] // 2]  # a decoder that ignored `index`
-    return arr
-
-
-def modality_pixels(ds: Dataset) -> np.ndarray:
-    """Float64 (H, W) in modality units (e.g. HU): one frame, grayscale, modality LUT applied."""
-    arr = _frame(ds)
-    photometric = str(_safe_get(ds, "PhotometricInterpretation", "")).upper()
-    try:
-        if photometric == "PALETTE COLOR":
-            arr = apply_color_lut(arr, ds)
-        if arr.ndim == 3:
-            # pydicom's default decode already converted YBR_FULL(_422) to RGB (convert_color_space),
-            # so a 3-sample array here is RGB: reduce to luma (ITU-R BT.601 weights).
-            arr = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-        else:
-            arr = apply_modality_lut(arr, ds)
-    except RejectedFile:
-        raise
-    except Exception as exc:  # malformed LUT or rescale values
-        raise RejectedFile("decode_error") from exc
-    if arr.ndim != 2 or arr.size == 0:
-        raise RejectedFile("decode_error")
-    return np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def decode_pixels(
-    ds: Dataset, window: str = "header", percentiles: tuple[float, float] = (0.5, 99.5)
-) -> np.ndarray:
-    """Float32 (H, W) in [0, 1], bright = dense: decode, modality LUT, window, MONOCHROME1 inversion.
-
-    window: "header" (VOI LUT or WindowCenter/Width; percentile clipping if the header has none),
-    "percentile" (clip to `percentiles`), or "minmax". Constant images give zeros, never NaN.
-    """
-    if window not in WINDOWS:
-        raise ValueError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}")
-    values = modality_pixels(ds)
-    scaled = _header_window(values, ds) if window == "header" else None
-    if scaled is None and window != "minmax":
-        lo, hi = np.percentile(_subsample(values), percentiles)
-        if hi <= lo:  # mostly flat image: the percentiles collapse, use the full range instead
-            lo, hi = values.min(), values.max()
-        scaled = _scale(values, lo, hi)
-    if scaled is None:
-        scaled = _scale(values, values.min(), values.max())
-    # MONOCHROME1 stores dense tissue as low values. Windows in the header are defined on stored
-    # values, so invert after windowing: every image then reads bright = dense, as MONOCHROME2 does.
-    # PresentationLUTShape INVERSE asks for the same flip; on MONOCHROME1 it restates it (no double flip).
-    photometric = str(_safe_get(ds, "PhotometricInterpretation", "")).upper()
-    shape = str(_safe_get(ds, "PresentationLUTShape", "")).upper()
-    if photometric == "MONOCHROME1" or shape == "INVERSE":
-        scaled = 1.0 - scaled
-    return scaled.astype(np.float32)
-
-
-def _header_window(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
-    """Apply the header's VOI LUT or window scaled to [0, 1]; None when the header has no usable one."""
-    photometric = str(_safe_get(ds, "PhotometricInterpretation", "")).upper()
-    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        return None
-    try:
-        with _quiet():
-            lut = _safe_get(ds, "VOILUTSequence", None)
-            if lut and "LUTDescriptor" in lut[0] and "LUTData" in lut[0]:
-                entries, first, _bits = lut[0].LUTDescriptor
-                # Map the LUT's first and last inputs to learn its output range.
-                probe = np.array([first, first + (entries or 65536) - 1], dtype=np.int64)
-                lo, hi = apply_voi(probe, ds)
-                return _scale(apply_voi(np.rint(values).astype(np.int64), ds), lo, hi)
-            if "WindowCenter" in ds and "WindowWidth" in ds:
-                # The window's output range (y_min..y_max) is what very low / high inputs map to.
-                lo, hi = apply_windowing(np.array([-1e30, 1e30]), ds)
-                return _scale(apply_windowing(values.copy(), ds), lo, hi)
-    except Exception:  # noqa: BLE001 - a malformed window (width < 1, bad LUT) is ignored, by design
-        return None  # malformed window (width < 1, bad LUT): fall back to percentile clipping
-    return None
-
-
-def _subsample(values: np.ndarray, limit: int = 1 << 20) -> np.ndarray:
-    """A strided view of at most ~`limit` pixels: percentiles of a 9-MP radiograph need no full sort."""
-    flat = values.ravel()
-    return flat[:: max(1, flat.size // limit)]
-
-
-def _scale(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Linear map lo -> 0, hi -> 1, clipped; zeros when the range is empty or not finite."""
-    lo, hi = float(lo), float(hi)
-    if not np.isfinite(lo) or not np.isfinite(hi) or hi == lo:
-        return np.zeros(values.shape, dtype=np.float64)
-    return np.clip((values - lo) / (hi - lo), 0.0, 1.0)
+__all__ = ["RejectedFile", "read_dicom", "header_fields", "identifiers", "decode_pixels", "decode_channels",
+           "modality_pixels", "WINDOWS", "READ_REJECT_REASONS", "ALLOWED_FIELDS"]

@@ -1,4 +1,8 @@
-"""Preprocess: decode every accepted file once into one contiguous float32 array on disk."""
+"""Preprocess: decode every accepted file once into one contiguous float32 array on disk.
+
+images.npy is (N, C, S, S) float32 in [0, 1], written through a memory map so memory stays flat;
+the training loader memory-maps it back and never decodes DICOM.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,23 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from medtune.data.dicom import WINDOWS, RejectedFile, decode_pixels, read_dicom
-from medtune.data.ingest import pool_context
+from medtune.data.dicom import RejectedFile, read_dicom
+from medtune.data.ingest import _bounded_map, pool_context
+from medtune.data.pixels import CHANNELS, WINDOWS, decode_channels
 from medtune.errors import DataError
 
 INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
+FRAME_POLICIES = ("middle", "all")
+CHUNK = 16
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize to size x size: INTER_AREA when shrinking (no aliasing), INTER_LINEAR when enlarging.
+    """Resize (H, W) or (C, H, W) to size x size: INTER_AREA when shrinking, INTER_LINEAR when enlarging.
 
     The aspect ratio is not kept: radiographs are near square and a fixed grid is what the CNNs expect.
     """
+    if image.ndim == 3:
+        return np.stack([resize(plane, size) for plane in image])
     shrinking = image.shape[0] > size or image.shape[1] > size
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
@@ -34,15 +43,43 @@ def pixel_hash(image: np.ndarray) -> str:
     return hashlib.sha1(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8).tobytes()).hexdigest()
 
 
+def load_sample(
+    path: Path, image_size: int, window: str = "header", percentiles: tuple[float, float] = (0.5, 99.5),
+    channels: int = 1, frame: int | None = None,
+) -> tuple[np.ndarray | None, str]:
+    """Decode and resize one frame to float32 (C, S, S); (None, reason) when it cannot be decoded."""
+    try:
+        image = resize(decode_channels(read_dicom(path), window, percentiles, channels, frame), image_size)
+    except RejectedFile as exc:
+        return None, exc.reason
+    except ValueError:  # a frame index the file does not have (the file changed since ingest)
+        return None, "decode_error"
+    return image.astype(np.float32), pixel_hash(image)
+
+
 def load_image(
     path: Path, image_size: int, window: str, percentiles: tuple[float, float]
 ) -> tuple[np.ndarray | None, str]:
-    """Decode and resize one file to float32 (S, S); (None, reason) when it cannot be decoded."""
-    try:
-        image = resize(decode_pixels(read_dicom(path), window, percentiles), image_size)
-    except RejectedFile as exc:
-        return None, exc.reason
-    return image.astype(np.float32), pixel_hash(image)
+    """Decode and resize one file's (middle) frame to float32 (S, S) grayscale; (None, reason) on failure."""
+    image, info = load_sample(path, image_size, window, percentiles)
+    return (None if image is None else image[0]), info
+
+
+def expand_frames(manifest: pd.DataFrame, frames: str) -> pd.DataFrame:
+    """One row per sample: per file (its middle frame) or, with frames='all', per frame of every file.
+
+    Frames of one file share patient_key, so a patient-grouped split keeps them together.
+    """
+    if frames not in FRAME_POLICIES:
+        raise DataError(f"preprocess: frames {frames!r} is not one of {', '.join(FRAME_POLICIES)}")
+    counts = manifest["frames"].clip(lower=1).astype(int) if "frames" in manifest else pd.Series(1, manifest.index)
+    if frames == "middle":
+        return manifest.assign(frame=(counts // 2).where(counts > 1, 0)).reset_index(drop=True)
+    out = manifest.loc[manifest.index.repeat(counts)].copy()
+    out["frame"] = out.groupby(level=0).cumcount().to_numpy()
+    multi = out.index.map(counts) > 1
+    out.loc[multi, "sample_id"] = out.loc[multi, "sample_id"] + "-f" + out.loc[multi, "frame"].astype(str)
+    return out.reset_index(drop=True)
 
 
 def preprocess(
@@ -53,56 +90,68 @@ def preprocess(
     window: str = "header",
     percentiles: tuple[float, float] = (0.5, 99.5),
     workers: int = 1,
+    channels: int = 1,
+    frames: str = "middle",
 ) -> pd.DataFrame:
-    """Write every manifest row to out_images, a (N, 1, S, S) float32 .npy in [0, 1]; return the index.
+    """Write every sample to out_images, a (N, C, S, S) float32 .npy in [0, 1]; return the index.
 
     Rows are streamed into a memory-mapped file, so memory stays flat whatever N is. Index row i
     describes images[i]; pixel_hash lets the split stage find the same picture in two splits.
     """
     if window not in WINDOWS:
         raise DataError(f"preprocess: window {window!r} is not one of {', '.join(WINDOWS)}")
+    if channels not in CHANNELS:
+        raise DataError(f"preprocess: channels {channels!r} is not one of 1, 3")
     if manifest.empty:
         raise DataError("preprocess: the manifest has no rows; run ingest on a folder with usable images")
+    samples = expand_frames(manifest, frames)
     raw_dir, out_images = Path(raw_dir), Path(out_images)
     out_images.parent.mkdir(parents=True, exist_ok=True)
-    paths = manifest["path"].tolist()
+    tasks = list(zip(samples["path"], samples["frame"].astype(int)))
     images = np.lib.format.open_memmap(
-        out_images, mode="w+", dtype=np.float32, shape=(len(paths), 1, image_size, image_size)
+        out_images, mode="w+", dtype=np.float32, shape=(len(tasks), channels, image_size, image_size)
     )
     hashes = []
     try:
-        for row, (image, info) in enumerate(_decode_all(paths, raw_dir, image_size, window, percentiles, workers)):
+        decoded = _decode_all(tasks, raw_dir, image_size, window, percentiles, channels, workers)
+        for row, (image, info) in enumerate(decoded):
             if image is None:
-                raise DataError(f"{raw_dir / paths[row]}: cannot be decoded ({info}); re-run ingest")
-            images[row, 0] = image
+                raise DataError(f"{raw_dir / tasks[row][0]}: cannot be decoded ({info}); re-run ingest")
+            images[row] = image
             hashes.append(info)
         images.flush()
     finally:
         del images  # closes the memory map
-    index = pd.DataFrame({"row": np.arange(len(paths))})
+    index = pd.DataFrame({"row": np.arange(len(tasks))})
     for column in INDEX_COLUMNS:
-        if column in manifest.columns:
-            index[column] = manifest[column].to_numpy()
+        if column in samples.columns:
+            index[column] = samples[column].to_numpy()
     index["pixel_hash"] = hashes
+    if frames == "all":
+        index["frame"] = samples["frame"].to_numpy()
     return index
 
 
 def _decode_all(
-    paths: list[str], raw_dir: Path, image_size: int, window: str,
-    percentiles: tuple[float, float], workers: int,
+    tasks: list[tuple[str, int]], raw_dir: Path, image_size: int, window: str,
+    percentiles: tuple[float, float], channels: int, workers: int,
 ) -> Iterator[tuple[np.ndarray | None, str]]:
-    """Yield (image, pixel_hash or reason) per path in order, in a process pool when workers > 1."""
-    load = partial(_load_task, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles)
+    """Yield (image, pixel_hash or reason) per task in order, in a process pool when workers > 1."""
+    load = partial(_load_chunk, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
+                   channels=channels)
+    chunks = (tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK))
     if workers <= 1:
-        yield from map(load, paths)
+        for chunk in chunks:
+            yield from load(chunk)
         return
-    chunk = max(1, min(32, len(paths) // (workers * 8)))
     with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        yield from pool.map(load, paths, chunksize=chunk)
+        for done in _bounded_map(pool, load, chunks, workers * 4):
+            yield from done
 
 
-def _load_task(
-    rel: str, raw_dir: Path, size: int, window: str, percentiles: tuple[float, float]
-) -> tuple[np.ndarray | None, str]:
-    """Pool entry point (module level so it pickles)."""
-    return load_image(raw_dir / rel, size, window, percentiles)
+def _load_chunk(
+    tasks: list[tuple[str, int]], raw_dir: Path, size: int, window: str,
+    percentiles: tuple[float, float], channels: int,
+) -> list[tuple[np.ndarray | None, str]]:
+    """Pool entry point (module level so it pickles): one chunk of (path, frame) samples."""
+    return [load_sample(raw_dir / rel, size, window, percentiles, channels, frame) for rel, frame in tasks]

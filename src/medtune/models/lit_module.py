@@ -15,7 +15,7 @@ from torch import nn
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, MulticlassAccuracy, MulticlassAUROC
 
-from medtune.models.nets import NetSpec, build_net
+from medtune.models.nets import NetSpec, build_net, freeze_blocks
 
 OPTIMIZER_NAMES = ("sgd", "sgd_momentum", "rmsprop", "adagrad", "adam", "adamw")
 
@@ -64,6 +64,7 @@ class LitClassifier(pl.LightningModule):
         weight_decay: float,
         epochs: int,
         class_weights: list[float] | None = None,
+        frozen_blocks: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -105,6 +106,10 @@ class LitClassifier(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.train_loss_mean.reset()
+        # Lightning puts every module back in train mode each epoch; frozen blocks stay in eval so
+        # their batch-norm statistics stay those of the initial weights.
+        if self.hparams.frozen_blocks:
+            freeze_blocks(self.net, self.hparams.frozen_blocks)
 
     def on_validation_epoch_start(self) -> None:
         self._val_probs = []

@@ -31,6 +31,7 @@ class NetSpec:
     width: int = 16
     activation: str = "relu"
     dropout: float = 0.1
+    residual: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +51,22 @@ def conv_block(c_in: int, c_out: int, activation: str) -> nn.Sequential:
     )
 
 
+class ResidualBlock(nn.Module):
+    """The same two convs with a skip connection (1x1 conv when the width changes), then the pool."""
+
+    def __init__(self, c_in: int, c_out: int, activation: str) -> None:
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), act(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
+        self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.out = nn.Sequential(act(), nn.MaxPool2d(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x) + self.skip(x))
+
+
 class ConvNet(nn.Module):
     """`depth` conv blocks doubling the width each time, global average pool, dropout, linear head."""
 
@@ -60,7 +77,9 @@ class ConvNet(nn.Module):
         widths = [spec.width * 2**i for i in range(spec.depth)]
         blocks, c_in = [], spec.in_channels
         for c_out in widths:
-            blocks.append(conv_block(c_in, c_out, spec.activation))
+            block = ResidualBlock(c_in, c_out, spec.activation) if spec.residual else conv_block(
+                c_in, c_out, spec.activation)
+            blocks.append(block)
             c_in = c_out
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -75,3 +94,19 @@ class ConvNet(nn.Module):
 def build_net(spec: NetSpec) -> nn.Module:
     """The one factory every caller uses (training, registry loading, predict)."""
     return ConvNet(spec)
+
+
+def load_compatible(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Transfer learning: copy every tensor whose name and shape match (a new head or a wider layer
+    keeps its fresh init); returns the names that were not copied."""
+    own = net.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    net.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))
+
+
+def freeze_blocks(net: ConvNet, n: int) -> None:
+    """Stop gradients in the first n conv blocks (their batch-norm statistics are frozen too)."""
+    for block in list(net.features)[:n]:
+        block.requires_grad_(False)
+        block.eval()

@@ -12,7 +12,8 @@ from medtune.data.split import load_splits, split_hash
 from medtune.jsonio import write_json
 from medtune.tracking.lineage import lineage_tags, params_hash
 from medtune.tracking.sweep_log import SweepLogger
-from medtune.tune.runner import run_sweep, saved_parent_run
+from medtune.tracking.pretrained import load_init_state
+from medtune.tune.runner import Trainable, run_sweep, saved_parent_run
 
 
 def run(params: Params, resume: bool = True) -> None:
@@ -27,8 +28,10 @@ def run(params: Params, resume: bool = True) -> None:
     logger = SweepLogger(params.tracking_uri, params.base.experiment, params.base.artifact_root,
                          parent_run_id=saved_parent_run(sweep_dir) if resume else None,
                          tags=tags, params=_flat(searched))
+    init = load_init_state(params.train.init_from, params.tracking_uri) if params.train.init_from else None
+    trainable = Trainable(data, params.train, params.search, init_state=init)
     try:
-        result = run_sweep(data, params.train, params.search, sweep_dir, logger, resume=resume)
+        result = run_sweep(trainable, sweep_dir, logger, resume=resume)
     except BaseException:
         logger.client.set_terminated(logger.parent_run_id, status="KILLED")
         raise

@@ -10,32 +10,56 @@ from typing import Any
 
 import yaml
 
+# Files `dvc repro` itself rewrites: their changes are pipeline outputs, not an unrecorded code edit.
+_NOT_DIRTY = (":(exclude)dvc.lock", ":(exclude,glob)**/.gitignore", ":(exclude,glob)**/*.dvc")
+
 
 def git_commit(repo: Path = Path(".")) -> str:
-    """HEAD's sha with a `-dirty` suffix when tracked files changed; `unknown` outside a git repo."""
+    """HEAD's sha, `-dirty` when tracked code or params changed; `unknown` outside a git repo."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *_NOT_DIRTY], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
 
 
-def dvc_dep_hash(stage: str, path: str, lock: Path = Path("dvc.lock")) -> str:
-    """The md5 DVC recorded for one dependency of a stage (e.g. ingest's data/raw); `unknown` if absent.
-
-    dvc.lock is written after a stage succeeds, so during `dvc repro` the upstream stages' entries
-    are already current when a downstream stage reads them.
-    """
+def _lock_entries(stage: str, lock: Path) -> list[dict[str, Any]]:
     if not lock.is_file():
-        return "unknown"
+        return []
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    for entry in stages.get(stage, {}).get("deps", []) + stages.get(stage, {}).get("outs", []):
+    entry = stages.get(stage, {})
+    return list(entry.get("deps", [])) + list(entry.get("outs", []))
+
+
+def dvc_dep_hash(stage: str, path: str, lock: Path = Path("dvc.lock")) -> str:
+    """The md5 DVC recorded for one dependency or output of a stage (e.g. ingest's data/raw); `unknown` if absent.
+
+    `dvc repro` rewrites dvc.lock after each stage succeeds, so while a downstream stage runs the upstream
+    entries are already current (checked by `lock_is_current` and by the pipeline integration test).
+    """
+    for entry in _lock_entries(stage, lock):
         if entry.get("path") == path:
             return str(entry.get("md5", "unknown"))
     return "unknown"
+
+
+def file_md5(path: Path) -> str:
+    """md5 of a file's bytes: what DVC 3 records for a file output."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lock_is_current(stage: str, out: str, lock: Path = Path("dvc.lock")) -> bool:
+    """True when dvc.lock's md5 for a stage's file output matches the file on disk (the entry is not stale)."""
+    recorded = dvc_dep_hash(stage, out, lock)
+    path = lock.parent / out
+    return recorded != "unknown" and path.is_file() and file_md5(path) == recorded
 
 
 def params_hash(values: dict[str, Any]) -> str:
@@ -45,10 +69,20 @@ def params_hash(values: dict[str, Any]) -> str:
 
 
 def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc.lock")) -> dict[str, str]:
-    """The tags every run and model version carries, so a number can be traced to its inputs."""
-    return {
+    """The tags every run and model version carries, so a number can be traced to its inputs.
+
+    The data hash is dvc.lock's md5 of ingest's data/raw, trusted only while ingest's entry still matches
+    the manifest on disk; a stale or missing entry (a stage run by hand, outside `dvc repro`) says `unknown`.
+    """
+    current = lock_is_current("ingest", "data/interim/manifest.parquet", lock)
+    tags = {
         "medtune.git_commit": git_commit(lock.parent if lock.parent != Path("") else Path(".")),
-        "medtune.data_hash": dvc_dep_hash("ingest", "data/raw", lock),
+        "medtune.data_hash": dvc_dep_hash("ingest", "data/raw", lock) if current else "unknown",
+        "medtune.labels_hash": dvc_dep_hash("ingest", "data/labels.csv", lock) if current else "unknown",
         "medtune.split_hash": split_hash,
         "medtune.params_hash": params_hash(params),
     }
+    if not current:
+        tags["medtune.lineage_note"] = ("dvc.lock's ingest entry is missing or stale (stage run outside "
+                                        "`dvc repro`?): data hash unknown")
+    return tags

@@ -1,7 +1,8 @@
 """The registered model: a pyfunc around a state_dict, its NetSpec, preprocessing and threshold.
 
-Lighter and safer than `mlflow.pytorch.log_model` (which exports a GraphModule, DESIGN.md): the
-weights load with `torch.load(weights_only=True)`, so loading a model never runs pickled code.
+Lighter and safer than `mlflow.pytorch.log_model` (DESIGN.md): the weights load with
+`torch.load(weights_only=True)`, so the tensors never run pickled code, and `unwrap_python_model().net`
+is the plain torch `nn.Module` for anyone who wants the network itself (Grad-CAM, fine-tuning).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from medtune.train import load_net, predict_proba
 
 WEIGHTS = "weights.pt"
 META = "meta.json"
+# Written into meta.json and tagged on every version; loaders refuse models without it (predict.py).
+FORMAT = "medtune-pyfunc/1"
 
 
 def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str, Any]) -> dict[str, str]:
     """Write the two artifacts a MedtuneClassifier loads; returns the pyfunc `artifacts` mapping."""
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, out_dir / WEIGHTS)
-    (out_dir / META).write_text(json.dumps({"net": net, **meta}, indent=1, sort_keys=True))
+    (out_dir / META).write_text(json.dumps({"format": FORMAT, "net": net, **meta}, indent=1, sort_keys=True))
     return {"weights": str(out_dir / WEIGHTS), "meta": str(out_dir / META)}
 
 
@@ -41,7 +44,10 @@ def predictions_frame(prob: np.ndarray, class_names: list[str], threshold: float
 
 
 class MedtuneClassifier(mlflow.pyfunc.PythonModel):
-    """Input: float32 images (N, 1, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says."""
+    """Input: float32 images (N, 1, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says.
+
+    `medtune predict` turns DICOM files into that input with the training decode chain.
+    """
 
     # The tensor signature logged with the model is the input contract; without this MLflow wants
     # list[...] type hints on predict and warns on every import.

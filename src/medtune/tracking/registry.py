@@ -1,27 +1,32 @@
 """Model registry: log the best trial as a pyfunc, register it, and move aliases through a gate.
 
-Aliases (`champion`, `challenger`), never the deprecated stages. A registered-model tag keeps the
-history of champion moves, because an alias alone forgets where it pointed before.
+Aliases (`champion`, `challenger`), never the deprecated stages. An alias forgets where it pointed
+before, so every move is also written down three ways: a JSON log on the registered model (latest
+moves), tags on the versions involved (`medtune.champion_since`, `medtune.replaced_by`, ...), and the
+promote run that made the decision (reports/promotion.json as its artifact).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from medtune.tracking.pyfunc import MedtuneClassifier
+from medtune.tracking.pyfunc import FORMAT, MedtuneClassifier
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-HISTORY_TAG = "medtune.champion_history"
+HISTORY_TAG = "medtune.alias_history"
+FORMAT_TAG = "medtune.format"
+# Registered-model tag values are VARCHAR(5000) on a Postgres-backed server: keep the log below that.
+_HISTORY_LIMIT = 4800
 # The medtune package travels inside the model (code_paths), so a served model needs only these.
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy", "pandas", "pytorch-lightning==2.6.6", "torchmetrics==1.9.0"]
 CODE_DIR = str(Path(__file__).resolve().parents[1])
@@ -29,18 +34,30 @@ CODE_DIR = str(Path(__file__).resolve().parents[1])
 
 @dataclass
 class Promotion:
+    """What the gate decided and why; written to reports/promotion.json."""
+
     model_name: str
     version: str
     promoted: bool
     reason: str
     val_metric: str
     val_value: float
+    split_hash: str
+    min_delta: float
+    on_new_split: str
     previous_champion: str | None
     previous_value: float | None
+    champion: str
+    at: str = field(default_factory=lambda: _now())
+    lineage: dict[str, str] = field(default_factory=dict)
 
 
-def log_and_register(model_name: str, run_id: str, artifacts: dict[str, str], example: np.ndarray,
-                     example_output: Any, tags: dict[str, str]) -> str:
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def log_and_register(model_name: str, run_id: str, artifacts: dict[str, str], example: Any,
+                     example_output: Any, tags: dict[str, str], description: str = "") -> str:
     """Log the pyfunc under `run_id`, register a new version with lineage tags; returns the version."""
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
@@ -49,8 +66,10 @@ def log_and_register(model_name: str, run_id: str, artifacts: dict[str, str], ex
             pip_requirements=PIP_REQUIREMENTS, code_paths=[CODE_DIR], registered_model_name=model_name)
     version = str(info.registered_model_version)
     client = MlflowClient()
-    for key, value in tags.items():
+    for key, value in {**tags, FORMAT_TAG: FORMAT, "medtune.kind": "model"}.items():
         client.set_model_version_tag(model_name, version, key, str(value))
+    if description:
+        client.update_model_version(model_name, version, description=description)
     return version
 
 
@@ -62,47 +81,88 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> Any | No
         return None
 
 
+def _value(champion: Any, metric: str) -> float:
+    try:
+        return float(champion.tags.get(f"medtune.val_{metric}", "nan"))
+    except ValueError:
+        return math.nan
+
+
 def decide(new_value: float, new_split: str, champion: Any | None, metric: str, min_delta: float,
-           mode: str = "max") -> tuple[bool, str]:
-    """Champion/challenger gate on validation: beat the champion on the same split by min_delta."""
+           mode: str = "max", on_new_split: str = "promote") -> tuple[bool, str]:
+    """Champion/challenger gate on validation: beat the champion on the same split by min_delta.
+
+    Values from different validation splits are not comparable, so there `on_new_split` decides.
+    """
+    name = f"val_{metric}"
     if champion is None:
-        return True, "no champion yet"
+        return True, "no champion yet: the first registered model becomes champion"
     if champion.tags.get("medtune.split_hash") != new_split:
-        return True, ("champion was validated on a different split; values are not comparable, "
-                      "so the newest model is promoted")
-    old = float(champion.tags.get(f"medtune.val_{metric}", "nan"))
+        where = (f"champion v{champion.version} was validated on split {champion.tags.get('medtune.split_hash')}, "
+                 f"this model on {new_split}: {name} values are not comparable")
+        if on_new_split == "keep":
+            return False, f"{where}; registry.on_new_split=keep, so the champion stays"
+        return True, f"{where}; registry.on_new_split=promote, so the new model becomes champion"
+    old = _value(champion, metric)
+    if math.isnan(new_value):
+        return False, f"{name} is NaN (one class in validation?); champion v{champion.version} stays"
+    if math.isnan(old):
+        return True, f"champion v{champion.version} has no {name} recorded; {name} {new_value:.4f} replaces it"
     gain = (new_value - old) if mode == "max" else (old - new_value)
-    if np.isnan(old) or gain >= min_delta:
-        return True, f"val_{metric} {new_value:.4f} vs champion v{champion.version} {old:.4f} (>= {min_delta})"
-    return False, (f"val_{metric} {new_value:.4f} does not beat champion v{champion.version} {old:.4f} "
-                   f"by min_delta {min_delta}; champion stays")
+    if gain >= min_delta:
+        return True, (f"{name} {new_value:.4f} beats champion v{champion.version} {old:.4f} "
+                      f"by {gain:+.4f} (min_delta {min_delta}) on split {new_split}")
+    return False, (f"{name} {new_value:.4f} does not beat champion v{champion.version} {old:.4f} "
+                   f"by min_delta {min_delta} (gain {gain:+.4f}) on split {new_split}; champion stays")
 
 
 def promote(model_name: str, version: str, metric: str, value: float, split_hash: str,
-            min_delta: float, mode: str = "max") -> Promotion:
-    """Make `version` the challenger, then the champion if it passes the gate; record the move."""
+            min_delta: float, mode: str = "max", on_new_split: str = "promote") -> Promotion:
+    """Make `version` the challenger, then the champion if it passes the gate; record every move."""
     client = MlflowClient()
     champion = alias_version(client, model_name, CHAMPION)
+    promoted, reason = decide(value, split_hash, champion, metric, min_delta, mode, on_new_split)
+    at = _now()
+    previous = str(champion.version) if champion else None
+    moves = [(CHALLENGER, version, _alias_target(client, model_name, CHALLENGER))]
     client.set_registered_model_alias(model_name, CHALLENGER, version)
-    promoted, reason = decide(value, split_hash, champion, metric, min_delta, mode)
     if promoted:
         client.set_registered_model_alias(model_name, CHAMPION, version)
-        _append_history(client, model_name, version, reason)
+        client.set_model_version_tag(model_name, version, "medtune.champion_since", at)
+        if previous is not None and previous != version:
+            client.set_model_version_tag(model_name, previous, "medtune.champion_until", at)
+            client.set_model_version_tag(model_name, previous, "medtune.replaced_by", version)
+        moves.append((CHAMPION, version, previous))
+    client.set_model_version_tag(model_name, version, "medtune.gate", "champion" if promoted else "challenger")
     client.set_model_version_tag(model_name, version, "medtune.promotion", reason)
-    return Promotion(model_name, version, promoted, reason, metric, value,
-                     str(champion.version) if champion else None,
-                     float(champion.tags.get(f"medtune.val_{metric}", "nan")) if champion else None)
+    _append_history(client, model_name, moves, at, reason)
+    return Promotion(model_name, version, promoted, reason, metric, value, split_hash, min_delta, on_new_split,
+                     previous, _value(champion, metric) if champion else None,
+                     version if promoted or previous is None else previous, at)
 
 
-def _append_history(client: MlflowClient, model_name: str, version: str, reason: str) -> None:
-    tags = client.get_registered_model(model_name).tags
-    history = json.loads(tags.get(HISTORY_TAG, "[]"))
-    history.append({"version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "reason": reason[:200]})
-    blob = json.dumps(history[-20:])  # MLflow tag values are bounded; keep the latest moves
+def _alias_target(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    found = alias_version(client, model_name, alias)
+    return str(found.version) if found else None
+
+
+def alias_history(client: MlflowClient, model_name: str) -> list[dict[str, Any]]:
+    """The recorded alias moves of a registered model, oldest first."""
+    return json.loads(client.get_registered_model(model_name).tags.get(HISTORY_TAG, "[]"))
+
+
+def _append_history(client: MlflowClient, model_name: str, moves: list[tuple[str, str, str | None]],
+                    at: str, reason: str) -> None:
+    history = alias_history(client, model_name)
+    history += [{"alias": alias, "version": to, "from": before, "at": at, "reason": reason[:120]}
+                for alias, to, before in moves]
+    blob = json.dumps(history)
+    while len(blob) > _HISTORY_LIMIT and len(history) > 1:  # oldest first out; version tags keep the rest
+        history = history[1:]
+        blob = json.dumps(history)
     client.set_registered_model_tag(model_name, HISTORY_TAG, blob)
 
 
 def write_promotion(promotion: Promotion, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(promotion), indent=1) + "\n")
+    path.write_text(json.dumps(asdict(promotion), indent=1, sort_keys=True) + "\n")

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from medtune.train import fit
 from medtune.tune.space import SearchSpace
 
 CHECKPOINT_FILE = "model.pt"
+TRAINER_FILE = "trainer.ckpt"
+PROGRESS_FILE = "progress.json"
 DONE_MARKER = "medtune_sweep_done"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 
@@ -43,41 +46,56 @@ class SweepResult:
     best: dict[str, Any]          # trial_id, config, value, checkpoint (path to model.pt)
     parent_run_id: str | None
     sweep_dir: Path
+    history: dict[str, pd.DataFrame]   # trial_id -> per-epoch metrics (learning curves)
 
 
 class ReportEachEpoch(pl.Callback):
-    """Report every epoch to Tune (current and best-so-far metric); checkpoint only on improvement,
-    so a trial's latest checkpoint is always its best epoch."""
+    """Report every epoch to Tune (this epoch's metrics and the best so far) with a checkpoint:
+    the bare weights (for promote) and the Lightning state (to resume a retried or restored trial)."""
 
-    def __init__(self, metric: str, mode: str) -> None:
-        self.metric, self.sign = metric, (1.0 if mode == "max" else -1.0)
-        self.best: float | None = None
+    def __init__(self, metric: str, mode: str, best: float | None = None) -> None:
+        self.metric, self.sign, self.best = metric, (1.0 if mode == "max" else -1.0), best
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         # fit() documents that this epoch's train and val metrics are in callback_metrics here.
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         metrics["epoch"] = trainer.current_epoch + 1
         current = metrics.get(self.metric)
-        improved = current is not None and (self.best is None or self.sign * current > self.sign * self.best)
-        if improved:
+        if current is not None and (self.best is None or self.sign * current > self.sign * self.best):
             self.best = current
         metrics[f"best_{self.metric}"] = self.best if self.best is not None else float("nan")
-        if not improved:
-            tune.report(metrics)
-            return
         with tempfile.TemporaryDirectory() as tmp:
             state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
             torch.save({"net": dict(module.hparams.net), "state_dict": state, "epoch": metrics["epoch"]},
                        Path(tmp) / CHECKPOINT_FILE)
+            trainer.save_checkpoint(Path(tmp) / TRAINER_FILE)
+            (Path(tmp) / PROGRESS_FILE).write_text(json.dumps({"best": self.best}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def train_trial(config: dict[str, Any], data: TrainData, base: TrainCfg, metric: str, mode: str,
-                threads: int, accelerator: str) -> None:
-    """One trial: the sampled values override the train defaults, then a plain `fit()`."""
+                threads: int, accelerator: str, init_state: dict | None) -> None:
+    """One trial: the sampled values override the train defaults, then a plain `fit()` - continued
+    from the trial's last checkpoint when Tune retries or restores it."""
     torch.set_num_threads(threads)
     cfg = dataclasses.replace(base, **config)
-    fit(cfg, data, callbacks=[ReportEachEpoch(metric, mode)], accelerator=accelerator)
+    checkpoint, resume, best = tune.get_checkpoint(), None, None
+    with tempfile.TemporaryDirectory() as local:
+        if checkpoint is not None:
+            with checkpoint.as_directory() as ckpt_dir:
+                resume = shutil.copy(Path(ckpt_dir) / TRAINER_FILE, Path(local) / TRAINER_FILE)
+                best = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())["best"]
+        fit(cfg, data, callbacks=[ReportEachEpoch(metric, mode, best)], accelerator=accelerator,
+            init_state=init_state, resume_ckpt=resume)
+
+
+def guarded_trial(config: dict[str, Any], trial_fn: Callable[..., None], metric: str, **kwargs: Any) -> None:
+    """Out of memory ends this trial with reason `oom` instead of an error Tune would retry: a
+    config that does not fit will not fit on the second try either, and the sweep goes on."""
+    try:
+        trial_fn(config, metric=metric, **kwargs)
+    except torch.OutOfMemoryError as exc:
+        tune.report({"oom": 1.0, f"best_{metric}": float("nan"), "error": str(exc).splitlines()[0][:300]})
 
 
 class MlflowDriverCallback(tune.Callback):
@@ -101,8 +119,10 @@ class MlflowDriverCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
-        reason = stop_reason(last.get("epoch", 0), trial.config.get("epochs", self.base.epochs), None)
-        self.logger.trial_ended(trial.trial_id, "FINISHED", reason, {"epochs_run": last.get("epoch", 0)})
+        error = "OutOfMemoryError: " + str(last.get("error")) if last.get("oom") else None
+        reason = stop_reason(last.get("epoch", 0), trial.config.get("epochs", self.base.epochs), error)
+        self.logger.trial_ended(trial.trial_id, "FAILED" if error else "FINISHED", reason,
+                                {"epochs_run": last.get("epoch", 0), **({"error": error} if error else {})})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         error = _read_error(trial)
@@ -138,18 +158,43 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
              _node_ip_address="127.0.0.1")
 
 
-def build_tuner(data: TrainData, base: TrainCfg, search: SearchCfg, sweep_dir: Path,
-                callbacks: list[tune.Callback]) -> tune.Tuner:
-    """The Tuner for a new sweep; `restore_tuner` rebuilds the same trainable for a resumed one."""
+@dataclass
+class Trainable:
+    """What every trial needs besides its sampled config; rebuilt identically on restore."""
+
+    data: TrainData
+    base: TrainCfg
+    search: SearchCfg
+    init_state: dict | None = None                # pretrained weights, resolved on the driver
+    trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
+
+    def build(self) -> Any:
+        fn = tune.with_parameters(
+            guarded_trial, trial_fn=self.trial_fn, data=self.data, base=self.base,
+            metric=self.search.metric, mode=self.search.mode, threads=max(1, int(self.search.cpus_per_trial)),
+            accelerator="gpu" if self.search.gpus_per_trial > 0 else "cpu", init_state=self.init_state)
+        return tune.with_resources(fn, {"cpu": self.search.cpus_per_trial, "gpu": self.search.gpus_per_trial})
+
+
+def max_epochs(base: TrainCfg, search: SearchCfg) -> int:
+    """ASHA's max_t: the most epochs any trial can ask for."""
+    epochs = [base.epochs]
+    for spec in search.space:
+        if spec.name == "epochs":
+            epochs.append(int(spec.high) if spec.choices is None else int(max(spec.choices)))
+    return max(epochs)
+
+
+def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback]) -> tune.Tuner:
+    """A new sweep: seeded multivariate TPE proposes, ASHA stops the weak trials early."""
+    base, search = trainable.base, trainable.search
     searcher = OptunaSearch(
         space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
         sampler=optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True))
-    max_t = max([base.epochs] + [int(s.high) for s in search.space if s.name == "epochs" and s.high]
-                + [max(s.choices) for s in search.space if s.name == "epochs" and s.choices])
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_epochs(base, search),
                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
     return tune.Tuner(
-        _trainable(data, base, search),
+        trainable.build(),
         tune_config=tune.TuneConfig(metric=f"best_{search.metric}", mode=search.mode,
                                     search_alg=searcher, scheduler=scheduler,
                                     num_samples=search.num_samples,
@@ -157,40 +202,32 @@ def build_tuner(data: TrainData, base: TrainCfg, search: SearchCfg, sweep_dir: P
         run_config=_run_config(sweep_dir, search, callbacks))
 
 
-def _trainable(data: TrainData, base: TrainCfg, search: SearchCfg) -> Any:
-    threads = max(1, int(search.cpus_per_trial))
-    accelerator = "gpu" if search.gpus_per_trial > 0 else "cpu"
-    fn = tune.with_parameters(train_trial, data=data, base=base, metric=search.metric, mode=search.mode,
-                              threads=threads, accelerator=accelerator)
-    return tune.with_resources(fn, {"cpu": search.cpus_per_trial, "gpu": search.gpus_per_trial})
-
-
 def _run_config(sweep_dir: Path, search: SearchCfg, callbacks: list[tune.Callback]) -> tune.RunConfig:
     return tune.RunConfig(
         name=sweep_dir.name, storage_path=str(sweep_dir.parent.resolve()), callbacks=callbacks,
-        failure_config=tune.FailureConfig(max_failures=1),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2,
-                                                checkpoint_score_attribute=f"best_{search.metric}",
+        failure_config=tune.FailureConfig(max_failures=search.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
+                                                checkpoint_score_attribute=search.metric,
                                                 checkpoint_score_order=search.mode),
         verbose=1)
 
 
-def run_sweep(data: TrainData, base: TrainCfg, search: SearchCfg, sweep_dir: Path,
-              logger: SweepLogger | None = None, resume: bool = True) -> SweepResult:
+def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None = None,
+              resume: bool = True) -> SweepResult:
     """Run (or, when `sweep_dir` holds an unfinished sweep and `resume`, restore) the sweep."""
+    base, search = trainable.base, trainable.search
     sweep_dir = sweep_dir.resolve()
     connect(search.address)
     callbacks = [MlflowDriverCallback(logger, base)] if logger else []
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
         print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
-        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(data, base, search),
-                                   resume_errored=True)
+        tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable.build(), resume_errored=True)
         # The restored run config carries unpickled callbacks without their MLflow client:
         # re-attach live ones (private attribute; Ray is pinned, and this is its only user).
         tuner._local_tuner.get_run_config().callbacks = callbacks
     else:
         shutil.rmtree(sweep_dir, ignore_errors=True)
-        tuner = build_tuner(data, base, search, sweep_dir, callbacks)
+        tuner = build_tuner(trainable, sweep_dir, callbacks)
     if logger:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_RUN_FILE).write_text(logger.parent_run_id)
@@ -198,7 +235,7 @@ def run_sweep(data: TrainData, base: TrainCfg, search: SearchCfg, sweep_dir: Pat
     board = leaderboard(grid, base, search.metric, search.mode)
     (sweep_dir / DONE_MARKER).write_text("done\n")
     return SweepResult(board, best_trial(board, search.mode), logger.parent_run_id if logger else None,
-                       sweep_dir)
+                       sweep_dir, histories(grid))
 
 
 def saved_parent_run(sweep_dir: Path) -> str | None:
@@ -215,8 +252,11 @@ def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -
     for result in grid:
         last = result.metrics or {}
         error = str(result.error) if result.error else None
+        if last.get("oom"):
+            error = f"OutOfMemoryError: {last.get('error')}"
         planned = result.config.get("epochs", base.epochs)
-        ckpt = result.checkpoint.path if result.checkpoint else None
+        best_ckpt = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
+        ckpt = best_ckpt.path if best_ckpt else None
         rows.append({
             "trial_id": last.get("trial_id") or Path(result.path).name,
             f"best_{metric}": last.get(f"best_{metric}"),
@@ -230,6 +270,16 @@ def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -
     board = pd.DataFrame(rows)
     return board.sort_values(f"best_{metric}", ascending=(mode == "min"),
                              na_position="last").reset_index(drop=True)
+
+
+def histories(grid: tune.ResultGrid) -> dict[str, pd.DataFrame]:
+    """Per-epoch metrics of every trial, for learning curves."""
+    out = {}
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is not None and not frame.empty and "trial_id" in frame:
+            out[str(frame["trial_id"].iloc[0])] = frame
+    return out
 
 
 def best_trial(board: pd.DataFrame, mode: str) -> dict[str, Any]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from ray import cloudpickle
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.train import load_net, predict_proba
-from medtune.tune.runner import best_trial, run_sweep, stop_reason
+from medtune.tune.runner import Trainable, best_trial, run_sweep, stop_reason, train_trial
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -42,7 +44,7 @@ def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_pat
                               ParamSpec("optimizer", choices=("adam", "sgd_momentum")),
                               ParamSpec("momentum", low=0.8, high=0.95)))
     logger = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
-    result = run_sweep(data, base, search, tmp_path / "ray" / "sweep-a", logger)
+    result = run_sweep(Trainable(data, base, search), tmp_path / "ray" / "sweep-a", logger)
 
     board = result.leaderboard
     assert len(board) == 3
@@ -75,3 +77,30 @@ def test_stop_reason() -> None:
     assert stop_reason(1, 3, None) == "asha_stopped"
     assert stop_reason(0, 3, "torch.OutOfMemoryError: CUDA out of memory") == "oom"
     assert stop_reason(0, 3, "ValueError: boom") == "error"
+
+
+def oom_on_batch_32(config: dict, **kwargs) -> None:
+    """A trial that runs out of memory for one batch size, as a too-large config does on a GPU."""
+    if config["batch_size"] == 32:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    train_trial(config, **kwargs)
+
+
+def test_out_of_memory_marks_the_trial_and_the_sweep_goes_on(data: TrainData, tmp_path: Path) -> None:
+    # Workers unpickle this test's trial function by value: the test module is not importable there.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    base = TrainCfg(batch_size=16, epochs=1, depth=2, width=8, augment=0.0, seed=7)
+    search = SearchCfg(num_samples=4, max_concurrent_trials=2, max_failures=1,
+                       space=(ParamSpec("batch_size", choices=(16, 32)),))
+    logger = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
+    result = run_sweep(Trainable(data, base, search, trial_fn=oom_on_batch_32), tmp_path / "sweep", logger)
+
+    board = result.leaderboard
+    assert len(board) == 4
+    assert set(board["param_batch_size"]) == {16, 32}
+    for _, row in board.iterrows():
+        assert (row["stop_reason"] == "oom") == (row["param_batch_size"] == 32)
+    assert result.best["config"]["batch_size"] == 16
+    runs = logger.client.search_runs([logger.experiment_id], filter_string="tags.`medtune.stop_reason` = 'oom'")
+    assert len(runs) == (board["stop_reason"] == "oom").sum()
+    assert all(r.info.status == "FAILED" for r in runs)

@@ -1,0 +1,168 @@
+"""`medtune predict`: DICOM files or folders in, one CSV row per file out, scored by a registered model.
+
+Each file goes through the training decode chain (`read_dicom` -> `decode_pixels` -> `resize`) with the
+preprocessing settings stored in the model, so a prediction sees exactly what training saw. A file that
+cannot be used becomes a row with status `rejected` and a reason code, never a crash. Rows carry an HMAC
+of the SOPInstanceUID (`instance_key`) and the path as the user gave it; no header value leaves here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.tracking import MlflowClient
+
+from medtune.config import BaseCfg, RegistryCfg, load_params
+from medtune.data.dicom import RejectedFile, decode_pixels, identifiers, read_dicom
+from medtune.data.phi import hash_id
+from medtune.data.preprocess import resize
+from medtune.errors import MedtuneError
+from medtune.tracking.pyfunc import FORMAT
+from medtune.tracking.registry import CHAMPION, FORMAT_TAG
+
+OK, REJECTED = "ok", "rejected"
+BATCH = 256
+
+
+@dataclass
+class LoadedModel:
+    """A pyfunc this pipeline registered, with its meta.json and where it came from."""
+
+    model: Any
+    meta: dict[str, Any]
+    uri: str
+    version: str | None
+
+
+def default_target(params_path: Path) -> tuple[str, str]:
+    """(tracking URI, champion model URI) from params.yaml when present; MLFLOW_TRACKING_URI wins."""
+    if params_path.is_file():
+        params = load_params(params_path)
+        return params.tracking_uri, f"models:/{params.registry.model_name}@{CHAMPION}"
+    return (os.environ.get("MLFLOW_TRACKING_URI") or BaseCfg().tracking_uri,
+            f"models:/{RegistryCfg().model_name}@{CHAMPION}")
+
+
+def _registered_version(uri: str) -> str | None:
+    """For models:/name@alias or models:/name/N: check the version is tagged as ours; its number."""
+    if not uri.startswith("models:/"):
+        return None
+    name, sep, alias = uri.removeprefix("models:/").partition("@")
+    client = MlflowClient()
+    try:
+        if sep:
+            found = client.get_model_version_by_alias(name, alias)
+        elif "/" in name and name.rsplit("/", 1)[1].isdigit():
+            found = client.get_model_version(*name.rsplit("/", 1))
+        else:
+            return None
+    except MlflowException:
+        raise MedtuneError(f"{uri}: no such registered model version or alias at {client.tracking_uri}; "
+                           "run the promote stage (dvc repro) or pass --model") from None
+    if found.tags.get(FORMAT_TAG) != FORMAT:
+        raise MedtuneError(f"{uri}: v{found.version} was not registered by medtune ({FORMAT_TAG}="
+                           f"{found.tags.get(FORMAT_TAG)!r}, expected {FORMAT!r}); refusing to load it")
+    return str(found.version)
+
+
+def _read_meta(local: Path, uri: str) -> dict[str, Any]:
+    """meta.json of a downloaded model, checked before anything in it is unpickled or imported."""
+    try:
+        conf = Model.load(str(local)).flavors["python_function"]
+        meta = json.loads((local / conf["artifacts"]["meta"]["path"]).read_text())
+    except Exception:  # noqa: BLE001 - any layout other than ours means "not a medtune model"
+        meta = {}
+    if meta.get("format") != FORMAT:
+        raise MedtuneError(f"{uri}: not a medtune model (meta.json format {meta.get('format')!r}, "
+                           f"expected {FORMAT!r}); refusing to load it")
+    return meta
+
+
+def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
+    """Load a model this pipeline registered; anything else is refused before it is loaded."""
+    mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs and artifact downloads read the global URI
+    version = _registered_version(uri)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except (MlflowException, OSError) as exc:
+        raise MedtuneError(f"{uri}: cannot be downloaded from {tracking_uri} "
+                           f"({str(exc).splitlines()[0][:200]})") from None
+    meta = _read_meta(local, uri)
+    return LoadedModel(mlflow.pyfunc.load_model(str(local)), meta, uri, version)
+
+
+def collect_files(inputs: Iterable[Path]) -> list[Path]:
+    """Every file named, and every file under a named folder (any depth), in a stable order."""
+    files: list[Path] = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise MedtuneError(f"{path}: no such file or folder")
+    if not files:
+        raise MedtuneError(f"no files found under {', '.join(map(str, inputs))}")
+    return files
+
+
+def prepare(path: Path, preprocess: dict[str, Any], key: bytes) -> tuple[np.ndarray | None, dict[str, str]]:
+    """One file -> (float32 (S, S) image or None, row with path, hashed instance key, status, reason)."""
+    row = {"path": str(path), "instance_key": "", "status": OK, "reason": ""}
+    try:
+        ds = read_dicom(path)
+        uid, _patient = identifiers(ds)  # hashed at once; the raw values go no further
+        row["instance_key"] = hash_id(uid, key) if uid else ""
+        image = decode_pixels(ds, preprocess["window"], tuple(preprocess["percentiles"]))
+        return resize(image, int(preprocess["image_size"])).astype(np.float32), row
+    except RejectedFile as exc:
+        reason = exc.reason
+    except Exception:  # noqa: BLE001 - a file that breaks a decoder is reported, not fatal
+        reason = "decode_error"
+    return None, row | {"status": REJECTED, "reason": reason}
+
+
+def predict_files(inputs: Iterable[Path], loaded: LoadedModel, key: bytes, batch: int = BATCH) -> pd.DataFrame:
+    """One row per input file: status/reason, class probabilities and the label at the stored threshold."""
+    files = collect_files(inputs)
+    columns = [f"prob_{c}" for c in loaded.meta["class_names"]] + ["predicted"]
+    frames, shown = [], time.monotonic()
+    for start in range(0, len(files), batch):
+        images, rows = [], []
+        for path in files[start:start + batch]:
+            image, row = prepare(path, loaded.meta["preprocess"], key)
+            rows.append(row)
+            if image is not None:
+                images.append(image)
+        table = pd.DataFrame(rows).assign(**{c: np.nan for c in columns[:-1]}, predicted="")
+        if images:
+            scored = loaded.model.predict(np.stack(images)[:, None])
+            for column in columns:
+                table.loc[table["status"] == OK, column] = scored[column].to_numpy()
+        frames.append(table)
+        if time.monotonic() - shown > 2:
+            print(f"predict: {min(start + batch, len(files))}/{len(files)} files", file=sys.stderr)
+            shown = time.monotonic()
+    out = pd.concat(frames, ignore_index=True)
+    out["model"] = loaded.uri if loaded.version is None else f"{loaded.uri} (v{loaded.version})"
+    return out
+
+
+def summary(frame: pd.DataFrame, out: Path) -> str:
+    """One line for the terminal: counts, reasons of rejected files, where the CSV went."""
+    bad = frame.loc[frame["status"] == REJECTED, "reason"].value_counts()
+    reasons = f" ({', '.join(f'{k} {v}' for k, v in bad.items())})" if len(bad) else ""
+    return (f"predict: {len(frame)} files -> {out}: {int((frame['status'] == OK).sum())} scored, "
+            f"{int(bad.sum())} rejected{reasons}; model {frame['model'].iloc[0]}")
