@@ -19,8 +19,14 @@ from medtune.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adagrad", "adam", "adamw")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid")
-WINDOWS = ("header", "percentile", "minmax")
+# preprocess.window: `auto` picks header or percentile from the ingest fingerprint; the named presets are
+# fixed windows in modality units (medtune.data.pixels.PRESETS).
+WINDOWS = ("auto", "header", "percentile", "minmax", "lung", "mediastinum", "soft_tissue", "bone", "brain", "liver")
+LABEL_KEYS = ("path", "sop_instance_uid", "patient_id", "study_instance_uid")
+FRAME_POLICIES = ("middle", "all")
 SPLIT_METHODS = ("auto", "grouped")
+SPLIT_GROUPS = ("patient", "site")
+SITE_COLUMNS = ("manufacturer", "modality")
 MODES = ("max", "min")
 NEW_SPLIT_POLICIES = ("promote", "keep")
 
@@ -40,13 +46,17 @@ class IngestCfg:
     path_column: str = "path"
     label_column: str = "label"
     workers: int = 2
+    label_key: str = "path"
+    key_column: str = ""
 
 
 @dataclass(frozen=True)
 class PreprocessCfg:
-    image_size: int = 28
+    image_size: int | str = 28  # or "auto": from the ingest fingerprint
     window: str = "header"
     percentiles: tuple[float, float] = (0.5, 99.5)
+    channels: int = 1
+    frames: str = "middle"
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,12 @@ class SplitCfg:
     method: str = "auto"
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    group_by: str = "patient"
+    site_column: str = "manufacturer"
+    holdout_site: str | None = None
+    fixed_file: str | None = None
+    near_duplicate_hamming: int = 12
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,7 @@ class RegistryCfg:
 @dataclass(frozen=True)
 class TestCfg:
     bootstrap: int = 1000
+    gradcam_cases: int = 4
 
     __test__ = False
 
@@ -186,6 +203,9 @@ def _build_section(cls: type, name: str, section: dict[str, Any], source: str) -
     for key, value in section.items():
         if key == "space":
             values[key] = _parse_space(value, source)
+            continue
+        if (name, key) == ("preprocess", "image_size") and value == "auto":
+            values[key] = value  # resolved by the preprocess stage from the fingerprint
             continue
         default = getattr(cls(), key)
         values[key] = _coerce(value, default, f"{source}: {name}.{key}")
@@ -289,17 +309,29 @@ def _validate(p: Params, source: str) -> None:
                 raise ConfigError(f"{where}.{spec.name}: integer parameter needs integer low/high")
     deepest = max([p.train.depth] + [int(s.high) for s in p.search.space if s.name == "depth" and s.high]
                   + [int(max(s.choices)) for s in p.search.space if s.name == "depth" and s.choices])
+    size = p.preprocess.image_size if p.preprocess.image_size != "auto" else 2**deepest  # auto: checked later
     checks = [
-        (2**deepest <= p.preprocess.image_size, "preprocess.image_size",
+        (2**deepest <= size, "preprocess.image_size",
          f"is too small for depth {deepest} (each conv block halves the image; need >= {2**deepest})"),
         (p.preprocess.window in WINDOWS, "preprocess.window", f"is not one of {', '.join(WINDOWS)}"),
-        (p.preprocess.image_size >= 8, "preprocess.image_size", "must be >= 8"),
+        (size >= 8, "preprocess.image_size", "must be >= 8 (or auto)"),
+        (p.preprocess.channels in (1, 3), "preprocess.channels", "must be 1 or 3"),
+        (p.preprocess.frames in FRAME_POLICIES, "preprocess.frames", f"is not one of {', '.join(FRAME_POLICIES)}"),
+        (p.ingest.label_key in LABEL_KEYS, "ingest.label_key", f"is not one of {', '.join(LABEL_KEYS)}"),
         (len(p.preprocess.percentiles) == 2 and 0 <= p.preprocess.percentiles[0]
          < p.preprocess.percentiles[1] <= 100, "preprocess.percentiles", "must be [low, high] within 0..100"),
         (p.split.method in SPLIT_METHODS, "split.method", f"is not one of {', '.join(SPLIT_METHODS)}"),
         (0 < p.split.val_fraction < 1, "split.val_fraction", "must be in (0, 1)"),
         (0 < p.split.test_fraction < 1, "split.test_fraction", "must be in (0, 1)"),
         (p.split.val_fraction + p.split.test_fraction < 1, "split", "val_fraction + test_fraction must be < 1"),
+        (p.split.group_by in SPLIT_GROUPS, "split.group_by", f"is not one of {', '.join(SPLIT_GROUPS)}"),
+        (p.split.site_column in SITE_COLUMNS, "split.site_column", f"is not one of {', '.join(SITE_COLUMNS)}"),
+        (p.split.holdout_site is None or isinstance(p.split.holdout_site, str), "split.holdout_site",
+         "must be a site name (a value of split.site_column) or null"),
+        (p.split.fixed_file is None or isinstance(p.split.fixed_file, str), "split.fixed_file",
+         "must be a path to a CSV/JSON split file or null"),
+        (0 <= p.split.near_duplicate_hamming <= 64, "split.near_duplicate_hamming",
+         "must be in 0..64 (bits of the 256-bit image hash)"),
         (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
         (p.search.num_samples >= 1, "search.num_samples", "must be >= 1"),
         (p.search.max_concurrent_trials >= 1, "search.max_concurrent_trials", "must be >= 1"),
@@ -311,6 +343,7 @@ def _validate(p: Params, source: str) -> None:
         (p.search.max_failures >= 0, "search.max_failures", "must be >= 0"),
         (p.search.keep_checkpoints >= 1, "search.keep_checkpoints", "must be >= 1"),
         (p.test.bootstrap >= 0, "test.bootstrap", "must be >= 0"),
+        (0 <= p.test.gradcam_cases <= 16, "test.gradcam_cases", "must be in 0..16"),
         (bool(p.registry.model_name.strip()), "registry.model_name", "must not be empty"),
         (p.registry.min_delta >= 0, "registry.min_delta", "must be >= 0"),
         (p.registry.on_new_split in NEW_SPLIT_POLICIES, "registry.on_new_split",

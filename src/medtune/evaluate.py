@@ -90,11 +90,17 @@ def multiclass_metrics(y_true: Any, prob: Any) -> dict[str, Any]:
     except ValueError:  # a class absent from y_true leaves its one-vs-rest AUROC undefined
         auroc = float("nan")
     recall = skm.recall_score(y, pred, labels=classes, average=None, zero_division=np.nan)
+    f1 = skm.f1_score(y, pred, labels=classes, average=None, zero_division=0)
+    one_vs_rest = [float(skm.roc_auc_score(y == c, p[:, c])) if 0 < (y == c).sum() < len(y) else float("nan")
+                   for c in classes]
     return {
         "auroc": auroc,
         "accuracy": float(skm.accuracy_score(y, pred)),
         "balanced_accuracy": float(np.nanmean(recall)),
+        "f1_macro": float(np.mean(f1)),
         "per_class_recall": {str(c): float(r) for c, r in zip(classes, recall)},
+        "per_class_f1": {str(c): float(v) for c, v in zip(classes, f1)},
+        "per_class_auroc": {str(c): v for c, v in zip(classes, one_vs_rest)},
         "n": len(y),
     }
 

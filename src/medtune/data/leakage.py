@@ -39,7 +39,7 @@ def dhash(images: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
     """
     x = np.asarray(images, dtype=np.float64)
     x = x.reshape(len(x), x.shape[-2], x.shape[-1])
-    small = np.einsum("hs,nst,wt->nhw", _area_weights(side, x.shape[1]), x, _area_weights(side + 1, x.shape[2]))
+    small = _area_weights(side, x.shape[1]) @ (x @ _area_weights(side + 1, x.shape[2]).T)
     bits = small[:, :, 1:] > small[:, :, :-1]
     return np.packbits(bits.reshape(len(x), -1), axis=1)
 
@@ -65,7 +65,7 @@ def _words(hashes: np.ndarray) -> np.ndarray:
 
 
 def near_duplicate_pairs(
-    hashes: np.ndarray, max_distance: int, groups: np.ndarray | None = None
+    hashes: np.ndarray, max_distance: int, groups: np.ndarray | None = None, chunk: int = CHUNK
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index pairs (i < j) whose hashes differ in at most max_distance bits, and their distances.
 
@@ -74,8 +74,8 @@ def near_duplicate_pairs(
     words = _words(hashes)
     n = len(words)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for start in range(0, n, CHUNK):
-        block = words[start:start + CHUNK]
+    for start in range(0, n, chunk):
+        block = words[start:start + chunk]
         dist = np.zeros((len(block), n - start), dtype=np.uint16)
         for k in range(words.shape[1]):
             dist += np.bitwise_count(block[:, k, None] ^ words[None, start:, k])

@@ -8,64 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from medtune.config import SplitCfg
+from medtune.data.fixed_split import fixed_split
+from medtune.data.grouping import (
+    check_index,
+    holdout_site_split,
+    link_groups,
+    require_columns,
+    split_by_group,
+)
 from medtune.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 METHODS = ("auto", "grouped")
-N_EXAMPLES = 5
-
-
-def _require_columns(index: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in index.columns]
-    if missing:
-        raise DataError(f"index is missing column(s) {', '.join(missing)}; re-run the preprocess stage")
-
-
-def _patient_strata(index: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient: image count and majority target (ties go to the smaller target)."""
-    by_patient = index.groupby("patient_key", sort=True)["target"]
-    majority = by_patient.agg(lambda t: int(t.value_counts().sort_index().idxmax()))
-    return pd.DataFrame({"target": majority, "n": by_patient.size()})
-
-
-def _check_patients_per_class(patients: pd.DataFrame, index: pd.DataFrame) -> None:
-    counts = patients["target"].value_counts().sort_index()
-    if counts.min() >= len(SPLITS):
-        return
-    names = index.drop_duplicates("target").set_index("target")["label"]
-    per_class = ", ".join(f"{names.get(t, t)}={n}" for t, n in counts.items())
-    raise DataError(
-        f"grouped split needs at least 3 patients per class (one for each of train/val/test); "
-        f"patients per class: {per_class}"
-    )
-
-
-def _assign_stratum(sizes: pd.Series, targets: np.ndarray, rng: np.random.Generator) -> dict[str, list]:
-    """Seed each split with one small patient, then give the rest (largest first) to the neediest split.
-
-    `sizes` is images per patient; `targets` the wanted image count per split. Placing large patients
-    first keeps image counts near the fractions even when one patient has many images.
-    """
-    keys = list(sizes.index[rng.permutation(len(sizes))])
-    order = sorted(keys, key=lambda k: sizes[k])  # stable: ties keep the seeded order
-    assigned: dict[str, list] = {s: [] for s in SPLITS}
-    filled = np.zeros(len(SPLITS))
-    for name in ("test", "val", "train"):
-        key = order.pop(0)
-        assigned[name].append(key)
-        filled[SPLITS.index(name)] += sizes[key]
-    for key in sorted(order, key=lambda k: -sizes[k]):
-        i = int(np.argmax(targets - filled))
-        assigned[SPLITS[i]].append(key)
-        filled[i] += sizes[key]
-    return assigned
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -81,38 +42,9 @@ def split_by_patient(
 ) -> dict[str, list[str]]:
     """Split sample_ids so no patient spans two splits, stratified by each patient's majority label."""
     _check_fractions(val_fraction, test_fraction)
-    _require_columns(index, ("sample_id", "patient_key", "target", "label"))
-    if index.empty:
-        raise DataError("index is empty: no images to split")
-    if index["patient_key"].isna().any():
-        raise DataError(f"index has {int(index['patient_key'].isna().sum())} sample(s) with no patient_key")
-    patients = _patient_strata(index)
-    _check_patients_per_class(patients, index)
-    fractions = np.array([1 - val_fraction - test_fraction, val_fraction, test_fraction])
-    rng = np.random.default_rng(seed)
-    split_of: dict[str, str] = {}
-    for _, stratum in patients.groupby("target", sort=True):
-        sizes = stratum["n"]
-        for name, keys in _assign_stratum(sizes, fractions * sizes.sum(), rng).items():
-            split_of.update({k: name for k in keys})
-    assignment = index["patient_key"].map(split_of)
-    return {s: sorted(index.loc[assignment == s, "sample_id"].astype(str)) for s in SPLITS}
-
-
-def fixed_split(index: pd.DataFrame) -> dict[str, list[str]]:
-    """Honour the index's `split` column exactly (an official split such as MedMNIST's)."""
-    if "split" not in index.columns:
-        raise DataError("index has no 'split' column: the labels file gave no official split")
-    _require_columns(index, ("sample_id",))
-    bad = index.loc[~index["split"].isin(SPLITS), "split"]
-    if len(bad):
-        values = ", ".join(sorted({repr(v) for v in bad}))
-        raise DataError(f"split column has {len(bad)} value(s) not in train/val/test: {values}")
-    splits = {s: sorted(index.loc[index["split"] == s, "sample_id"].astype(str)) for s in SPLITS}
-    empty = [s for s in SPLITS if not splits[s]]
-    if empty:
-        raise DataError(f"split column gives no samples to {', '.join(empty)}; every split needs some")
-    return splits
+    check_index(index)
+    fractions = {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+    return split_by_group(index, link_groups(index, index["patient_key"]), fractions, seed)
 
 
 def _counts(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -129,29 +61,70 @@ def _counts(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, dict
     return out
 
 
+def _sites(index: pd.DataFrame, column: str) -> pd.Series:
+    require_columns(index, (column,))
+    return index[column].fillna("").astype(str).replace("", "unknown")
+
+
 def make_splits(
-    index: pd.DataFrame, method: str, val_fraction: float, test_fraction: float, seed: int
+    index: pd.DataFrame, cfg: SplitCfg, seed: int, *, fixed: pd.Series | None = None,
+    links: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Build the JSON-ready split file: method, seed, observed fractions, counts and the id lists.
 
-    `auto` honours an official `split` column when the index has one; `grouped` always splits by patient.
-    `fractions` records the share of samples each split actually received.
+    A fixed assignment wins under `auto` (`fixed`, one split name per index row from split.fixed_file, else
+    the index's `split` column); otherwise groups (patient or site, joined through identical pictures and
+    the near-duplicate `links`, index row pairs) are kept whole, optionally leaving one site out as test.
     """
-    if method not in METHODS:
-        raise ConfigError(f"params.yaml: split.method: {method!r} is not one of {', '.join(METHODS)}")
-    use_fixed = method == "auto" and "split" in index.columns
-    if use_fixed:
+    if cfg.method not in METHODS:
+        raise ConfigError(f"params.yaml: split.method: {cfg.method!r} is not one of {', '.join(METHODS)}")
+    source = None if cfg.method == "grouped" else ("fixed_file" if fixed is not None else
+                                                   "fixed" if "split" in index.columns else None)
+    if source and (cfg.holdout_site is not None or cfg.group_by != "patient"):
+        raise ConfigError(f"params.yaml: split: the labels give a fixed split ({source}), so group_by/"
+                          "holdout_site cannot apply; set split.method: grouped to re-split")
+    if source == "fixed_file":
+        splits = fixed_split(index.assign(split=fixed))
+    elif source == "fixed":
         splits = fixed_split(index)
     else:
-        splits = split_by_patient(index, val_fraction, test_fraction, seed)
+        splits = _grouped(index, cfg, seed, links)
     total = sum(len(v) for v in splits.values())
+    grouped = "grouped" if cfg.group_by == "patient" else "grouped_by_site"
+    method = source or ("holdout_site" if cfg.holdout_site is not None else grouped)
     return {
-        "method": "fixed" if use_fixed else "grouped",
+        "method": method,
         "seed": seed,
         "fractions": {s: round(len(splits[s]) / total, 4) for s in SPLITS},
         "counts": _counts(splits, index),
         **splits,
     }
+
+
+def _grouped(index: pd.DataFrame, cfg: SplitCfg, seed: int,
+             links: tuple[np.ndarray, np.ndarray] | None) -> dict[str, list[str]]:
+    _check_fractions(cfg.val_fraction, cfg.test_fraction)
+    check_index(index)
+    if cfg.group_by == "patient":
+        groups = link_groups(index, index["patient_key"], links)
+    else:
+        # Sites stay whole and so do patients (a patient seen at two sites joins them); a copied image
+        # across sites does not merge whole sites: the leakage report shows it instead.
+        patients = _pairs_within(index["patient_key"])
+        groups = link_groups(index, _sites(index, cfg.site_column), patients, join_duplicates=False)
+    if cfg.holdout_site is not None:
+        sites = _sites(index, cfg.site_column)
+        return holdout_site_split(index, groups, sites, cfg.holdout_site, cfg.val_fraction, seed, cfg.group_by)
+    train = 1 - cfg.val_fraction - cfg.test_fraction
+    fractions = {"train": train, "val": cfg.val_fraction, "test": cfg.test_fraction}
+    return split_by_group(index, groups, fractions, seed, cfg.group_by)
+
+
+def _pairs_within(groups: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs joining each group's members to its first member, as links for link_groups."""
+    codes = pd.factorize(groups.to_numpy())[0]
+    first = pd.Series(np.arange(len(codes))).groupby(codes).transform("min").to_numpy()
+    return first, np.arange(len(codes))
 
 
 def _id_lists(splits: dict[str, Any]) -> dict[str, list[str]]:
@@ -164,7 +137,7 @@ def _id_lists(splits: dict[str, Any]) -> dict[str, list[str]]:
 
 def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
     """Check a (possibly hand-edited) split: each index sample in exactly one split, no patient in two."""
-    _require_columns(index, ("sample_id", "patient_key"))
+    require_columns(index, ("sample_id", "patient_key"))
     lists = _id_lists(splits)
     split_of: dict[str, str] = {}
     for s in SPLITS:
@@ -194,39 +167,6 @@ def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
                     f"split file: patient {key!r} is in both {other_split} (sample {other_sid!r}) "
                     f"and {s} (sample {sid!r}); a patient's images must stay in one split"
                 )
-
-
-def leakage_report(splits: dict[str, Any], index: pd.DataFrame) -> dict[str, Any]:
-    """Count patients spanning splits and exact pixel duplicates across splits (reported, not fatal).
-
-    `exact_duplicates_across_splits` counts distinct images (pixel hashes) found in more than one split;
-    the pairs of sample ids behind them are counted per split pair; `within` counts surplus copies.
-    """
-    _require_columns(index, ("sample_id", "patient_key", "pixel_hash"))
-    lists = _id_lists(splits)
-    split_of = {sid: s for s in SPLITS for sid in lists[s]}
-    rows = index.assign(sample_id=index["sample_id"].astype(str))
-    rows = rows[rows["sample_id"].isin(split_of)].assign(split=lambda d: d["sample_id"].map(split_of))
-    patient_splits = rows.groupby("patient_key")["split"].nunique()
-    pairs = {f"{a}-{b}": 0 for a, b in combinations(SPLITS, 2)}
-    examples: list[dict[str, list[str]]] = []
-    across = within = 0
-    # Tally per split, so a hash shared by many images (blank frames) costs no pairwise loop.
-    for _, group in rows[rows["pixel_hash"].duplicated(keep=False)].groupby("pixel_hash", sort=True):
-        members = {s: sorted(group.loc[group["split"] == s, "sample_id"]) for s in SPLITS}
-        within += sum(max(len(m) - 1, 0) for m in members.values())
-        across += sum(1 for m in members.values() if m) > 1
-        for a, b in combinations(SPLITS, 2):
-            pairs[f"{a}-{b}"] += len(members[a]) * len(members[b])
-            if members[a] and members[b] and len(examples) < N_EXAMPLES:
-                examples.append({"sample_ids": [members[a][0], members[b][0]], "splits": [a, b]})
-    return {
-        "patients_in_multiple_splits": int((patient_splits > 1).sum()),
-        "exact_duplicates_across_splits": int(across),
-        "exact_duplicate_pairs_by_splits": pairs,
-        "exact_duplicates_within_splits": int(within),
-        "examples": examples,
-    }
 
 
 def split_hash(splits: dict[str, Any]) -> str:
@@ -262,3 +202,22 @@ def load_splits(path: Path) -> dict[str, Any]:
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     return data
+
+
+def load_valid_splits(path: Path, index: pd.DataFrame | Path) -> dict[str, Any]:
+    """Read a split file and check it against the index (`index.parquet`, its folder, or the frame).
+
+    Stages that consume splits call this, so a hand edit that loses a sample or puts one patient in two
+    splits fails where the split is used, in one line naming the file.
+    """
+    if not isinstance(index, pd.DataFrame):
+        index_path = Path(index) / "index.parquet" if Path(index).is_dir() else Path(index)
+        if not index_path.is_file():
+            raise DataError(f"{index_path}: not found; run the `preprocess` stage first")
+        index = pd.read_parquet(index_path)
+    splits = load_splits(path)
+    try:
+        validate_splits(splits, index)
+    except DataError as exc:
+        raise DataError(f"{path}: {str(exc).removeprefix('split file: ')}") from None
+    return splits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 from medtune import paths
 from medtune.config import Params, require_path
 from medtune.data.ingest import ingest
@@ -25,12 +26,13 @@ def run(params: Params) -> None:
             print(f"ingest: {done}/{total} files ({done / max(now - start, 1e-9):.0f} files/s)", flush=True)
 
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
-                    label_column=cfg.label_column, workers=cfg.workers, progress=progress)
+                    label_column=cfg.label_column, workers=cfg.workers, progress=progress,
+                    label_key=cfg.label_key, key_column=cfg.key_column)
     paths.MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     result.manifest.to_parquet(paths.MANIFEST, index=False)
     paths.REJECTED.parent.mkdir(parents=True, exist_ok=True)
     result.rejected.to_csv(paths.REJECTED, index=False)
-    write_json(paths.FINGERPRINT, {**result.fingerprint, "orphan_labels": result.orphan_labels})
+    write_json(paths.FINGERPRINT, result.fingerprint)
     fp = result.fingerprint
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(fp["rejected_by_reason"].items())) or "none"
     print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
+import optuna
+
 from medtune import paths
 from medtune.config import Params
 from medtune.data.datamodule import load_train_data
@@ -13,10 +15,12 @@ from medtune.jsonio import write_json
 from medtune.tracking.lineage import lineage_tags, params_hash
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tracking.pretrained import load_init_state
+from medtune.tune.report import write_report
 from medtune.tune.runner import Trainable, run_sweep, saved_parent_run
 
 
 def run(params: Params, resume: bool = True) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # Tune's trial table is the progress display
     splits = load_splits(paths.SPLITS)
     shash = split_hash(splits)
     data = load_train_data(paths.PROCESSED, splits)  # train + val only: test never enters a sweep
@@ -47,7 +51,9 @@ def run(params: Params, resume: bool = True) -> None:
     summary = {f"best_{best['metric']}": best["value"], "trials": len(board),
                **{f"trials_{k}": int(v) for k, v in reasons.items()}}
     write_json(paths.TUNE_REPORTS / "summary.json", summary)
-    logger.finish(summary, [paths.LEADERBOARD, paths.BEST], {"medtune.best_trial": best["trial_id"]})
+    plots = write_report(board, result.history, params.search.space, params.search.metric,
+                         params.search.mode, paths.TUNE_REPORTS)
+    logger.finish(summary, [paths.LEADERBOARD, paths.BEST, *plots], {"medtune.best_trial": best["trial_id"]})
     print(f"tune: {len(board)} trials {reasons}; best {best['trial_id']} "
           f"{best['metric']}={best['value']:.4f}; MLflow parent run {result.parent_run_id}")
 

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,9 @@ def stop_reason(epochs_run: int, epochs_planned: int, error: str | None) -> str:
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
     """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback."""
+    # Save the experiment state every 2 s (Ray's "auto" waits >= 10 s): a killed driver then loses
+    # at most 2 s of bookkeeping, so a resumed sweep does not re-run trials that had finished.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or address
@@ -188,9 +192,11 @@ def max_epochs(base: TrainCfg, search: SearchCfg) -> int:
 def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback]) -> tune.Tuner:
     """A new sweep: seeded multivariate TPE proposes, ASHA stops the weak trials early."""
     base, search = trainable.base, trainable.search
-    searcher = OptunaSearch(
-        space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
-        sampler=optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True))
+    with warnings.catch_warnings():  # multivariate/group TPE are "experimental" in Optuna: chosen on purpose
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True)
+    searcher = OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}",
+                            mode=search.mode, sampler=sampler)
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_epochs(base, search),
                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
     return tune.Tuner(

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medtune.config import SplitCfg
+from medtune.data.fixed_split import fixed_split
+from medtune.data.leakage import leakage_report
 from medtune.data.split import (
-    fixed_split,
-    leakage_report,
     load_splits,
+    load_valid_splits,
     make_splits,
     split_by_patient,
     split_hash,
@@ -148,19 +150,19 @@ def test_fixed_split_rejects_bad_column(values: list[str], message: str) -> None
 def test_auto_picks_fixed_when_split_column_exists_grouped_ignores_it() -> None:
     index = make_index([20, 20])
     index["split"] = np.resize(["test", "val", "train", "train", "train"], len(index))
-    auto = make_splits(index, "auto", 0.15, 0.15, seed=0)
+    auto = make_splits(index, SplitCfg(method="auto"), seed=0)
     assert auto["method"] == "fixed" and auto["test"] == sorted(
         index.loc[index["split"] == "test", "sample_id"]
     )
-    grouped = make_splits(index, "grouped", 0.15, 0.15, seed=0)
+    grouped = make_splits(index, SplitCfg(method="grouped"), seed=0)
     assert grouped["method"] == "grouped" and grouped["test"] != auto["test"]
-    assert make_splits(index.drop(columns="split"), "auto", 0.15, 0.15, seed=0)["method"] == "grouped"
+    assert make_splits(index.drop(columns="split"), SplitCfg(method="auto"), seed=0)["method"] == "grouped"
     counts = auto["counts"]["val"]
     val_rows = index[index["split"] == "val"]
     assert counts["samples"] == len(val_rows) and counts["patients"] == val_rows["patient_key"].nunique()
     assert counts["by_label"] == val_rows["label"].value_counts().to_dict()
     with pytest.raises(ConfigError, match="split.method"):
-        make_splits(index, "random", 0.15, 0.15, seed=0)
+        make_splits(index, SplitCfg(method="random"), seed=0)
 
 
 def test_validate_catches_patient_across_splits() -> None:
@@ -205,7 +207,7 @@ def test_leakage_report_finds_planted_duplicates() -> None:
         index.loc[index["sample_id"] == b, "pixel_hash"] = index.loc[
             index["sample_id"] == a, "pixel_hash"
         ].item()
-    report = leakage_report(splits, index)
+    report, _ = leakage_report(splits, index)
     assert report["exact_duplicates_across_splits"] == 2
     assert report["exact_duplicate_pairs_by_splits"] == {"train-val": 1, "train-test": 1, "val-test": 0}
     assert report["exact_duplicates_within_splits"] == 1
@@ -219,12 +221,12 @@ def test_leakage_report_counts_patients_across_splits() -> None:
     splits = split_by_patient(index, 0.2, 0.2, seed=0)
     index.loc[index["sample_id"] == splits["test"][0], "patient_key"] = "shared"
     index.loc[index["sample_id"] == splits["train"][0], "patient_key"] = "shared"
-    assert leakage_report(splits, index)["patients_in_multiple_splits"] == 1
+    assert leakage_report(splits, index)[0]["patients_in_multiple_splits"] == 1
 
 
 def test_split_hash_ignores_metadata_and_order_but_tracks_membership() -> None:
     index = make_index([10, 10])
-    splits = make_splits(index, "grouped", 0.2, 0.2, seed=0)
+    splits = make_splits(index, SplitCfg(method="grouped", val_fraction=0.2, test_fraction=0.2), seed=0)
     edited = {
         "counts": {"val": {"samples": 999}},
         "comment": "hand edit",
@@ -241,7 +243,7 @@ def test_split_hash_ignores_metadata_and_order_but_tracks_membership() -> None:
 
 def test_write_load_roundtrip_is_hand_editable(tmp_path) -> None:
     index = make_index([8, 8])
-    splits = make_splits(index, "grouped", 0.2, 0.2, seed=3)
+    splits = make_splits(index, SplitCfg(method="grouped", val_fraction=0.2, test_fraction=0.2), seed=3)
     path = tmp_path / "splits" / "splits.json"
     write_splits(splits, path)
     assert load_splits(path) == splits
@@ -266,3 +268,107 @@ def test_missing_patient_key_is_refused() -> None:
     index.loc[2, "patient_key"] = None
     with pytest.raises(DataError, match="1 sample\\(s\\) with no patient_key"):
         split_by_patient(index, 0.2, 0.2, seed=0)
+
+
+def with_sites(index: pd.DataFrame, n_sites: int) -> pd.DataFrame:
+    """Give each patient one of n_sites manufacturers (round robin over patients)."""
+    codes = pd.factorize(index["patient_key"])[0] % n_sites
+    return index.assign(manufacturer=[f"site{c}" for c in codes])
+
+
+def sites_per_split(splits: dict, index: pd.DataFrame) -> dict[str, set]:
+    site_of = dict(zip(index["sample_id"], index["manufacturer"]))
+    return {s: {site_of[sid] for sid in splits[s]} for s in ("train", "val", "test")}
+
+
+def test_group_by_site_keeps_each_site_in_one_split() -> None:
+    index = with_sites(make_index([30, 30], max_images=2, seed=1), n_sites=5)
+    splits = make_splits(index, SplitCfg(method="grouped", group_by="site"), seed=0)
+    per_split = sites_per_split(splits, index)
+    assert splits["method"] == "grouped_by_site" and all(per_split.values())
+    assert sum(len(v) for v in per_split.values()) == 5  # no site in two splits
+    validate_splits(splits, index)
+    with pytest.raises(DataError, match="at least 3 sites"):
+        make_splits(with_sites(index, 2), SplitCfg(method="grouped", group_by="site"), seed=0)
+
+
+def test_a_patient_seen_at_two_sites_joins_them() -> None:
+    index = with_sites(make_index([30, 30], seed=1), n_sites=4)
+    moved = index["patient_key"] == "pat0_1"  # site1 patient: add a second image at site2
+    extra = index[moved].assign(sample_id="extra", manufacturer="site2", pixel_hash="hx", row=len(index))
+    index = pd.concat([index, extra], ignore_index=True)
+    splits = make_splits(index, SplitCfg(method="grouped", group_by="site"), seed=3)
+    per_split = sites_per_split(splits, index)
+    assert any({"site1", "site2"} <= sites for sites in per_split.values())
+    validate_splits(splits, index)
+
+
+def test_holdout_site_is_the_test_split() -> None:
+    index = with_sites(make_index([40, 40], seed=2), n_sites=4)
+    splits = make_splits(index, SplitCfg(method="grouped", holdout_site="site3", val_fraction=0.2), seed=0)
+    assert splits["method"] == "holdout_site"
+    assert set(splits["test"]) == set(index.loc[index["manufacturer"] == "site3", "sample_id"])
+    rest = len(index) - len(splits["test"])
+    assert abs(len(splits["val"]) / rest - 0.2) < 0.05  # val_fraction of what is left
+    validate_splits(splits, index)
+    with pytest.raises(ConfigError, match=r"holdout_site: 'site9' is not a site.*site0, site1, site2, site3"):
+        make_splits(index, SplitCfg(method="grouped", holdout_site="site9"), seed=0)
+    with pytest.raises(ConfigError, match="set split.method: grouped"):
+        make_splits(index.assign(split="train"), SplitCfg(holdout_site="site3"), seed=0)
+
+
+def test_grouped_split_keeps_identical_and_linked_images_together() -> None:
+    index = make_index([20, 20], seed=0)
+    index.loc[index["sample_id"] == "s1_5_0", "pixel_hash"] = "h_s0_3_0"  # same picture, two patients
+    links = (np.array([0]), np.array([len(index) - 1]))  # a near-duplicate pair, as index rows
+    for seed in range(6):
+        splits = make_splits(index, SplitCfg(method="grouped"), seed=seed, links=links)
+        split_of = {sid: s for s in ("train", "val", "test") for sid in splits[s]}
+        assert split_of["s1_5_0"] == split_of["s0_3_0"]
+        assert split_of[index["sample_id"].iloc[0]] == split_of[index["sample_id"].iloc[-1]]
+
+
+def test_fixed_file_by_path_or_sample_id(tmp_path) -> None:
+    from medtune.data.fixed_split import fixed_assignment, read_fixed_file
+
+    index = make_index([6, 6])
+    chosen = np.resize(["train", "val", "test"], len(index))
+    paths_of = pd.Series([f"dir/{s}.dcm" for s in index["sample_id"]], index=index["sample_id"])
+    csv = tmp_path / "official.csv"
+    pd.DataFrame({"path": paths_of.to_numpy(), "split": chosen}).to_csv(csv, index=False)
+    js = tmp_path / "official.json"
+    js.write_text(json.dumps({s: [*index["sample_id"][chosen == s], f"rejected_{s}.dcm"]
+                              for s in ("train", "val", "test")}))
+    for path, sample_paths in ((csv, paths_of), (js, None)):
+        fixed, unmatched = fixed_assignment(index, read_fixed_file(path), sample_paths)
+        splits = make_splits(index, SplitCfg(), seed=0, fixed=fixed)
+        assert splits["method"] == "fixed_file"
+        assert splits["test"] == sorted(index["sample_id"][chosen == "test"])
+    assert unmatched == 3
+    partial = {k: v for k, v in read_fixed_file(csv).items() if not k.endswith("s0_0_0.dcm")}
+    with pytest.raises(DataError, match=r"split.fixed_file: sample 's0_0_0' is not in the file \(1 of 12"):
+        fixed_assignment(index, partial, paths_of)
+    with pytest.raises(DataError, match="does not exist"):
+        read_fixed_file(tmp_path / "absent.csv")
+
+
+def test_load_valid_splits_refuses_a_bad_hand_edit(tmp_path) -> None:
+    index = make_index([10, 10], max_images=3, seed=1)
+    (tmp_path / "processed").mkdir()
+    index.to_parquet(tmp_path / "processed" / "index.parquet")
+    splits = make_splits(index, SplitCfg(method="grouped"), seed=0)
+    path = tmp_path / "splits.json"
+    write_splits(splits, path)
+    assert load_valid_splits(path, tmp_path / "processed") == splits
+    edited = json.loads(path.read_text())
+    patient_of = dict(zip(index["sample_id"], index["patient_key"]))
+    twin = next(a for a in edited["train"] for b in edited["train"] if a != b and patient_of[a] == patient_of[b])
+    edited["train"].remove(twin)
+    edited["test"].append(twin)  # one image of a train patient moved to test
+    path.write_text(json.dumps(edited))
+    with pytest.raises(DataError, match=f"^{path}: patient '{patient_of[twin]}' is in both train"):
+        load_valid_splits(path, index)
+    edited["test"].remove(twin)
+    path.write_text(json.dumps(edited))
+    with pytest.raises(DataError, match=f"^{path}: sample '{twin}' is in no split"):
+        load_valid_splits(path, index)

@@ -1,0 +1,136 @@
+"""Group-preserving assignment: the units a split keeps whole, and how units are dealt to splits.
+
+A unit is a patient (or a site) joined with every other unit it shares a picture with, so neither a
+patient nor an identical or near-identical image can end up on both sides of a split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from medtune.errors import ConfigError, DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def require_columns(index: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in index.columns]
+    if missing:
+        raise DataError(f"index is missing column(s) {', '.join(missing)}; re-run the preprocess stage")
+
+
+def link_groups(
+    index: pd.DataFrame, base: pd.Series, links: tuple[np.ndarray, np.ndarray] | None = None,
+    join_duplicates: bool = True,
+) -> pd.Series:
+    """The unit a split keeps whole: samples sharing a base group (patient or site), a pixel hash or a
+    near-duplicate link (index row pairs) are joined. Each unit is named by its smallest base key."""
+    n = len(index)
+    base_codes, base_names = pd.factorize(base.astype(str).to_numpy(), sort=True)
+    joined = join_duplicates and "pixel_hash" in index.columns
+    hash_codes = pd.factorize(index["pixel_hash"])[0] if joined else np.arange(n)
+    n_base = len(base_names)
+    # Graph over samples, base groups and pixel hashes; connected components are the units.
+    src = np.concatenate([np.arange(n), np.arange(n)])
+    dst = np.concatenate([n + base_codes, n + n_base + hash_codes])
+    if links is not None:
+        src, dst = np.concatenate([src, links[0]]), np.concatenate([dst, links[1]])
+    size = n + n_base + int(hash_codes.max(initial=-1)) + 1
+    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(size, size))
+    _, component = connected_components(graph, directed=False)
+    sample_component = component[:n]
+    # The smallest base code in a component names it, so names do not depend on row order.
+    first = pd.Series(base_codes).groupby(sample_component).transform("min").to_numpy()
+    return pd.Series(np.asarray(base_names)[first], index=index.index, name="group")
+
+
+def _strata(index: pd.DataFrame, groups: pd.Series, stratify: bool) -> pd.DataFrame:
+    """One row per group: image count and stratum (majority target, ties to the smaller; 0 unstratified)."""
+    by_group = index["target"].groupby(groups, sort=True)
+    majority = by_group.agg(lambda t: int(t.value_counts().sort_index().idxmax())) if stratify else 0
+    return pd.DataFrame({"target": majority, "n": by_group.size()})
+
+
+def _check_groups_per_stratum(strata: pd.DataFrame, index: pd.DataFrame, unit: str, needed: int) -> None:
+    counts = strata["target"].value_counts().sort_index()
+    if counts.min() >= needed:
+        return
+    if unit == "site":
+        raise DataError(f"site split needs at least {needed} sites (one per split); found {len(strata)}")
+    names = index.drop_duplicates("target").set_index("target")["label"]
+    per_class = ", ".join(f"{names.get(t, t)}={n}" for t, n in counts.items())
+    raise DataError(f"grouped split needs at least {needed} patients per class (one for each split); "
+                    f"patients per class: {per_class}")
+
+
+def _assign_stratum(sizes: pd.Series, targets: dict[str, float], rng: np.random.Generator) -> dict[str, list]:
+    """Seed each split with one small group, then give the rest (largest first) to the neediest split.
+
+    `sizes` is images per group; `targets` the wanted image count per split. Placing large groups
+    first keeps image counts near the fractions even when one patient has many images.
+    """
+    names = list(targets)
+    keys = list(sizes.index[rng.permutation(len(sizes))])
+    order = sorted(keys, key=lambda k: sizes[k])  # stable: ties keep the seeded order
+    assigned: dict[str, list] = {s: [] for s in names}
+    want, filled = np.array([targets[s] for s in names]), np.zeros(len(names))
+    for name in reversed(names):  # the smallest split is seeded first
+        key = order.pop(0)
+        assigned[name].append(key)
+        filled[names.index(name)] += sizes[key]
+    for key in sorted(order, key=lambda k: -sizes[k]):
+        i = int(np.argmax(want - filled))
+        assigned[names[i]].append(key)
+        filled[i] += sizes[key]
+    return assigned
+
+
+def check_index(index: pd.DataFrame) -> None:
+    require_columns(index, ("sample_id", "patient_key", "target", "label"))
+    if index.empty:
+        raise DataError("index is empty: no images to split")
+    if index["patient_key"].isna().any():
+        raise DataError(f"index has {int(index['patient_key'].isna().sum())} sample(s) with no patient_key")
+
+
+def split_by_group(
+    index: pd.DataFrame, groups: pd.Series, fractions: dict[str, float], seed: int, unit: str = "patient"
+) -> dict[str, list[str]]:
+    """Split sample_ids so no group spans two splits; patient groups are stratified by majority label.
+
+    `fractions` maps split name to its share (in order, e.g. train, val, test); unlisted splits stay empty.
+    """
+    check_index(index)
+    strata = _strata(index, groups, stratify=unit == "patient")
+    _check_groups_per_stratum(strata, index, unit, needed=len(fractions))
+    share = np.array(list(fractions.values()))
+    rng = np.random.default_rng(seed)
+    split_of: dict[str, str] = {}
+    for _, stratum in strata.groupby("target", sort=True):
+        sizes = stratum["n"]
+        targets = dict(zip(fractions, share * sizes.sum()))
+        for name, keys in _assign_stratum(sizes, targets, rng).items():
+            split_of.update({k: name for k in keys})
+    assignment = groups.map(split_of)
+    return {s: sorted(index.loc[assignment == s, "sample_id"].astype(str)) for s in SPLITS}
+
+
+def holdout_site_split(
+    index: pd.DataFrame, groups: pd.Series, sites: pd.Series, site: str, val_fraction: float, seed: int,
+    unit: str = "patient",
+) -> dict[str, list[str]]:
+    """Leave one site out: its images (and every unit linked to them) are test; the rest split train/val."""
+    at_site = (sites.astype(str) == site).to_numpy()
+    if not at_site.any():
+        known = ", ".join(sorted(sites.astype(str).unique()))
+        raise ConfigError(f"params.yaml: split.holdout_site: {site!r} is not a site in the index; sites: {known}")
+    test = groups.isin(set(groups[at_site])).to_numpy()
+    if test.all():
+        raise DataError(f"holdout site {site!r}: every image is linked to it, none left for train/val")
+    rest = index[~test]
+    fractions = {"train": 1 - val_fraction, "val": val_fraction}
+    splits = split_by_group(rest, groups[~test], fractions, seed, unit)
+    return {**splits, "test": sorted(index.loc[test, "sample_id"].astype(str))}
