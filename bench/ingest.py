@@ -28,8 +28,8 @@ from pydicom.uid import JPEG2000Lossless
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from medtune.data.ingest import ingest  # noqa: E402
-from medtune.data.sample import write_dicom  # noqa: E402
+from medtune.data.ingest import ingest
+from medtune.data.sample import write_dicom
 
 KEY = b"bench-key"
 CHILD = """

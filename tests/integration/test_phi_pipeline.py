@@ -12,9 +12,9 @@ from pathlib import Path
 import pydicom
 import pytest
 import yaml
+from tests.integration._proc import run
 
 from medtune.data.sample import write_dicom
-from tests.integration._proc import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

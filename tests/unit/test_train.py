@@ -141,3 +141,31 @@ def test_net_spec_for_uses_one_logit_for_binary() -> None:
 def test_fit_refuses_a_net_deeper_than_the_image(data: TrainData) -> None:
     with pytest.raises(ConfigError, match="train.depth"):
         fit(dataclasses.replace(FAST, depth=5), data, accelerator="cpu")
+
+
+def test_transfer_learning_freezes_the_first_blocks(trained: FitResult, data: TrainData) -> None:
+    cfg = dataclasses.replace(FAST, epochs=1, lr=1e-2, freeze_blocks=1)
+    tuned = fit(cfg, data, accelerator="cpu", init_state=trained.state_dict)
+    frozen = [k for k in trained.state_dict if k.startswith("features.0.")]
+    trainable = [k for k in trained.state_dict if k.startswith("features.1.") and k.endswith("weight")]
+    assert frozen and trainable
+    for key in frozen:  # weights and batch-norm statistics of block 0 are the pretrained ones
+        assert torch.equal(tuned.state_dict[key], trained.state_dict[key]), key
+    assert any(not torch.equal(tuned.state_dict[k], trained.state_dict[k]) for k in trainable)
+
+
+def test_fit_resumes_from_a_lightning_checkpoint(data: TrainData, tmp_path: Path) -> None:
+    class SaveEachEpoch(pl.Callback):
+        def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            trainer.save_checkpoint(tmp_path / f"epoch{trainer.current_epoch}.ckpt")
+
+    fit(dataclasses.replace(FAST, epochs=1), data, callbacks=[SaveEachEpoch()], accelerator="cpu")
+    resumed = fit(dataclasses.replace(FAST, epochs=3), data, accelerator="cpu",
+                  resume_ckpt=str(tmp_path / "epoch0.ckpt"))
+    assert [row["epoch"] for row in resumed.history] == [1, 2]  # epoch 0 is not trained again
+
+
+def test_residual_blocks_train(data: TrainData) -> None:
+    result = fit(dataclasses.replace(FAST, epochs=1, residual=True), data, accelerator="cpu")
+    assert any(".skip." in k for k in result.state_dict)
+    assert math.isfinite(result.metrics["val_loss"])

@@ -242,7 +242,17 @@ def _pixel_spacing(ds: Dataset) -> str:
 
 
 # The pixel chain lives in pixels.py; re-exported so `from medtune.data.dicom import decode_pixels` keeps working.
-from medtune.data.pixels import WINDOWS, decode_channels, decode_pixels, modality_pixels  # noqa: E402
+from medtune.data.pixels import WINDOWS, decode_channels, decode_pixels, modality_pixels
 
-__all__ = ["RejectedFile", "read_dicom", "header_fields", "identifiers", "decode_pixels", "decode_channels",
-           "modality_pixels", "WINDOWS", "READ_REJECT_REASONS", "ALLOWED_FIELDS"]
+__all__ = [
+    "ALLOWED_FIELDS",
+    "READ_REJECT_REASONS",
+    "WINDOWS",
+    "RejectedFile",
+    "decode_channels",
+    "decode_pixels",
+    "header_fields",
+    "identifiers",
+    "modality_pixels",
+    "read_dicom",
+]

@@ -26,8 +26,17 @@ from medtune.data.phi import hash_id
 from medtune.data.pixels import modality_pixels, window_values
 from medtune.errors import DataError
 
-__all__ = ["REJECT_REASONS", "IngestResult", "FileResult", "ingest", "read_one", "read_labels", "scan_files",
-           "build_fingerprint", "pool_context"]
+__all__ = [
+    "REJECT_REASONS",
+    "FileResult",
+    "IngestResult",
+    "build_fingerprint",
+    "ingest",
+    "pool_context",
+    "read_labels",
+    "read_one",
+    "scan_files",
+]
 
 REJECT_REASONS = (*READ_REJECT_REASONS, "unlabeled", "duplicate_instance")
 INTENSITY_FILES = 200  # decoded images sampled for the fingerprint's intensity statistics

@@ -145,7 +145,7 @@ def decode_channels(
         arr = _frame(ds, frame)
         try:
             rgb = _color(ds, arr)
-        except Exception as exc:  # noqa: BLE001 - a malformed palette is a decode error
+        except Exception as exc:
             raise RejectedFile("decode_error") from exc
         if rgb is not None:
             return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)

@@ -3,6 +3,8 @@
 Lighter and safer than `mlflow.pytorch.log_model` (DESIGN.md): the weights load with
 `torch.load(weights_only=True)`, so the tensors never run pickled code, and `unwrap_python_model().net`
 is the plain torch `nn.Module` for anyone who wants the network itself (Grad-CAM, fine-tuning).
+Inference imports only `medtune.models.nets` and torch, never Lightning, Ray or the data stack, so a
+served model starts fast and needs three packages (registry.PIP_REQUIREMENTS).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medtune.train import load_net, predict_proba
+from medtune.models.nets import NetSpec, build_net
 
 WEIGHTS = "weights.pt"
 META = "meta.json"
@@ -41,6 +43,23 @@ def predictions_frame(prob: np.ndarray, class_names: list[str], threshold: float
         frame = pd.DataFrame({f"prob_{c}": prob[:, i] for i, c in enumerate(class_names)})
         frame["predicted"] = [class_names[i] for i in prob.argmax(axis=1)]
     return frame
+
+
+def load_net(net: dict, state_dict: dict) -> torch.nn.Module:
+    """The trained network from its NetSpec fields and weights, in eval mode (as train.load_net)."""
+    model = build_net(NetSpec(**net))
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_proba(net: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N,) sigmoid of a one-logit head or (N, K) softmax, as train.predict_proba (tested equal)."""
+    chunks = []
+    for i in range(0, len(x), batch_size):
+        logits = net(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32)))
+        chunks.append(torch.sigmoid(logits[:, 0]) if logits.shape[1] == 1 else torch.softmax(logits, dim=1))
+    return torch.cat(chunks).numpy() if chunks else np.empty((0,), dtype=np.float32)
 
 
 class MedtuneClassifier(mlflow.pyfunc.PythonModel):

@@ -27,8 +27,8 @@ HISTORY_TAG = "medtune.alias_history"
 FORMAT_TAG = "medtune.format"
 # Registered-model tag values are VARCHAR(5000) on a Postgres-backed server: keep the log below that.
 _HISTORY_LIMIT = 4800
-# The medtune package travels inside the model (code_paths), so a served model needs only these.
-PIP_REQUIREMENTS = ["torch==2.13.0", "numpy", "pandas", "pytorch-lightning==2.6.6", "torchmetrics==1.9.0"]
+# The medtune package travels inside the model (code_paths); inference imports only its nets module.
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy", "pandas"]
 CODE_DIR = str(Path(__file__).resolve().parents[1])
 
 

@@ -79,3 +79,48 @@ def test_undecodable_file_names_its_path(manifest: pd.DataFrame, tiny_cohort: tu
 def test_empty_manifest_is_a_data_error(manifest: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no rows"):
         preprocess(manifest.iloc[:0], tmp_path, tmp_path / "img.npy", image_size=8)
+
+
+def multiframe_manifest(tmp_path: Path, hmac_key: bytes) -> tuple[pd.DataFrame, Path]:
+    """One 3-frame file (values 10, 200, 30) and one single-frame file."""
+    raw = tmp_path / "raw"
+    frames = np.stack([np.full((8, 8), v, np.uint8) for v in (10, 200, 30)])
+    window = {"WindowCenter": 128, "WindowWidth": 256}
+    write_dicom(raw / "mf.dcm", frames.reshape(24, 8), "P1", "Acme", extra={"Rows": 8, "NumberOfFrames": 3, **window})
+    write_dicom(raw / "sf.dcm", np.full((8, 8), 100, np.uint8), "P2", "Acme", extra=window)
+    (tmp_path / "labels.csv").write_text("path,label\nmf.dcm,x\nsf.dcm,y\n")
+    return ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest, raw
+
+
+def test_every_frame_becomes_a_sample_of_the_same_patient(tmp_path: Path, hmac_key: bytes) -> None:
+    manifest, raw = multiframe_manifest(tmp_path, hmac_key)
+    index = preprocess(manifest, raw, tmp_path / "all.npy", image_size=8, frames="all")
+    images = np.load(tmp_path / "all.npy")
+    assert images.shape == (4, 1, 8, 8) and index["frame"].tolist() == [0, 1, 2, 0]
+    np.testing.assert_allclose(images[:3, 0, 0, 0], [10 / 255, 200 / 255, 30 / 255], atol=0.01)
+    assert index["sample_id"].is_unique and index["patient_key"].iloc[:3].nunique() == 1
+    middle = preprocess(manifest, raw, tmp_path / "mid.npy", image_size=8, frames="middle")
+    assert len(middle) == 2 and np.load(tmp_path / "mid.npy")[0, 0, 0, 0] == pytest.approx(200 / 255, abs=0.01)
+
+
+def test_three_channels_keep_colour(tmp_path: Path, hmac_key: bytes) -> None:
+    from pydicom.data import get_testdata_file
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "rgb.dcm").write_bytes(Path(get_testdata_file("SC_rgb.dcm")).read_bytes())
+    write_dicom(raw / "gray.dcm", np.arange(64, dtype=np.uint16).reshape(8, 8), "P2", "Acme")
+    (tmp_path / "labels.csv").write_text("path,label\nrgb.dcm,x\ngray.dcm,y\n")
+    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest
+    preprocess(manifest, raw, tmp_path / "c3.npy", image_size=16, channels=3, workers=2)
+    images = np.load(tmp_path / "c3.npy")
+    assert images.shape == (2, 3, 16, 16)
+    gray, rgb = images[0], images[1]  # rows follow the manifest's path order
+    np.testing.assert_array_equal(gray[0], gray[2])
+    assert not np.allclose(rgb[0], rgb[1])
+
+
+def test_unknown_frame_policy_is_a_data_error(manifest: pd.DataFrame, tiny_cohort: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="frames"):
+        preprocess(manifest, tiny_cohort[0], tmp_path / "x.npy", image_size=8, frames="first")

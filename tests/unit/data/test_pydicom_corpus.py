@@ -12,8 +12,8 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from bench.corpus import EXPECTED, classify, corpus_files
+
 from medtune.data.ingest import REJECT_REASONS
 
 
