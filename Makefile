@@ -41,7 +41,8 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench
 
 bench: install
-	$(VENV)/bin/python bench/overhead.py
+	$(VENV)/bin/python -m bench.overhead
+	$(VENV)/bin/python -m bench.hpo --trials 16
 
 clean:
 	rm -rf data/raw data/labels.csv data/*.dvc data/interim data/processed data/splits models reports \

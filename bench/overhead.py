@@ -4,8 +4,8 @@ Both run in this process, interleaved (fit, sweep, fit, sweep, ...), with the sa
 seed. Ray is started before the clock runs: its start-up is paid once per sweep, not per trial, and is
 reported separately. Writes bench/results/overhead.json.
 
-    python bench/overhead.py               # PneumoniaMNIST 28 px (../shared/data), 2 epochs, 2 repeats
-    python bench/overhead.py --smoke-test  # synthetic arrays, 1 epoch, 1 repeat (CI-sized)
+    python -m bench.overhead               # PneumoniaMNIST 28 px (../shared/data), 2 epochs, 2 repeats
+    python -m bench.overhead --smoke-test  # synthetic arrays, 1 epoch, 1 repeat (CI-sized)
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke-test", action="store_true", help="tiny data, 1 epoch, 1 repeat")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.smoke_test else 2)
     threads = min(2, os.cpu_count() or 1)
@@ -109,10 +110,10 @@ def main() -> None:
            "smoke_test": args.smoke_test,
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": threads,
                        "torch": torch.__version__, "ray": ray.__version__}}
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
     name = "overhead-smoke.json" if args.smoke_test else "overhead.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {RESULTS / name}")
+    (args.results / name).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.results / name}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,16 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> N
     shown = run(["dvc", "metrics", "show"], project).stdout
     assert "auroc" in shown
 
+    # The report: threshold from validation (stored with the model), split hash, breakdown, Grad-CAM, plots.
+    assert metrics["threshold"] == pytest.approx(float(champion.tags["medtune.threshold"]), abs=1e-6)
+    assert metrics["split_hash"] == champion.tags["medtune.split_hash"]
+    breakdown = json.loads((project / "reports/test/breakdown.json").read_text())
+    assert set(breakdown) == {"manufacturer", "modality"}
+    assert sum(g["n"] for g in breakdown["manufacturer"].values()) == metrics["n"]
+    assert (project / "reports/test/gradcam.png").read_bytes()[:4] == b"\x89PNG"
+    run(["dvc", "plots", "show"], project)
+    assert (project / "dvc_plots/index.html").is_file()
+
     # A second scoring of the same (model version, split) is refused with one clear line.
     again = run(["medtune", "test"], project, check=False)
     assert again.returncode == 2
@@ -41,3 +51,33 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> N
     run(["medtune", "test", "--rescore", "--reason", "integration test override"], project)
     entries = json.loads((project / "reports/test/ledger.json").read_text())["entries"]
     assert [e["rescore_reason"] for e in entries] == [None, "integration test override"]
+    assert {e["split_hash"] for e in entries} == {metrics["split_hash"]}
+
+    # Losing the ledger file does not reopen the test set: the model version's tag still refuses.
+    (project / "reports/test/ledger.json").unlink()
+    again = run(["medtune", "test"], project, check=False)
+    assert again.returncode == 2 and "already scored" in again.stderr
+
+
+def test_tune_and_promote_run_without_test_pixels(project: Path) -> None:
+    """Remove every test image from images.npy: tune and promote still run; only `test` needs them."""
+    import numpy as np
+    import pandas as pd
+
+    run(["dvc", "repro", "split"], project)
+    processed = project / "data/processed"
+    index = pd.read_parquet(processed / "index.parquet")
+    test_ids = set(json.loads((project / "data/splits/splits.json").read_text())["test"])
+    is_test = index["sample_id"].isin(test_ids).to_numpy()
+    images = np.load(processed / "images.npy")
+    kept = images[index.loc[~is_test, "row"].to_numpy()]
+    np.save(processed / "images.npy", kept)
+    index.loc[~is_test, "row"] = np.arange(len(kept))
+    index.loc[is_test, "row"] = len(kept) + np.arange(is_test.sum())  # past the end: unreadable
+    index.to_parquet(processed / "index.parquet", index=False)
+
+    run(["medtune", "tune"], project)
+    run(["medtune", "promote"], project)
+    assert json.loads((project / "reports/promotion.json").read_text())
+    refused = run(["medtune", "test"], project, check=False)  # the poison is real: test cannot score
+    assert refused.returncode == 2 and "points at row" in refused.stderr

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,6 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from tests.integration._proc import run, tool_env
+from tests.integration.mlflow_server import free_port
 
 from medtune.data.sample import write_synthetic
 from medtune.models.nets import NetSpec, build_net
@@ -27,15 +28,8 @@ from medtune.predict import load_registered, predict_files
 from medtune.tracking.pyfunc import predictions_frame, write_model_files
 from medtune.tracking.registry import log_and_register, promote
 from medtune.tracking.sweep_log import ensure_experiment
-from tests.integration._proc import run, tool_env
 
 NAME = "medtune-classifier"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -50,10 +44,10 @@ def serving(cmd: list[str], port: int, cwd: Path, env: dict[str, str], log: Path
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f"{cmd[:3]} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
             if time.perf_counter() - started > timeout:
                 raise AssertionError(f"{cmd[:3]} not up after {timeout}s:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
@@ -62,7 +56,7 @@ def serving(cmd: list[str], port: int, cwd: Path, env: dict[str, str], log: Path
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)  # a throwaway server: no need for a long graceful shutdown
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -86,6 +86,9 @@ def test_multiclass_metrics_hand_example() -> None:
     assert m["auroc"] == pytest.approx(1.0)
     assert m["accuracy"] == pytest.approx(5 / 6)
     assert m["per_class_recall"] == {"0": 1.0, "1": 0.5, "2": 1.0}
+    assert m["per_class_auroc"] == {"0": 1.0, "1": 1.0, "2": 1.0}
+    assert m["per_class_f1"] == pytest.approx({"0": 1.0, "1": 2 / 3, "2": 0.8})
+    assert m["f1_macro"] == pytest.approx((1 + 2 / 3 + 0.8) / 3)
     assert m["balanced_accuracy"] == pytest.approx(2.5 / 3)
 
 

@@ -88,7 +88,7 @@ def test_refuses_models_medtune_did_not_register(registry: str, tmp_path: Path) 
     class Plain(mlflow.pyfunc.PythonModel):
         _skip_type_hint_validation = True
 
-        def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        def predict(self, context, model_input, params=None):
             return model_input
 
     with mlflow.start_run():

@@ -77,7 +77,7 @@ class MedtuneClassifier(mlflow.pyfunc.PythonModel):
         state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
         self.net = load_net(self.meta["net"], state)
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    def predict(self, context, model_input, params=None):
         size = self.meta["preprocess"]["image_size"]
         x = np.asarray(model_input, dtype=np.float32).reshape(-1, 1, size, size)
         prob = predict_proba(self.net, x)

@@ -189,16 +189,25 @@ def max_epochs(base: TrainCfg, search: SearchCfg) -> int:
     return max(epochs)
 
 
-def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback]) -> tune.Tuner:
-    """A new sweep: seeded multivariate TPE proposes, ASHA stops the weak trials early."""
+STRATEGIES = ("tpe_asha", "random")
+
+
+def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback],
+                strategy: str = "tpe_asha") -> tune.Tuner:
+    """A new sweep. tpe_asha: seeded multivariate TPE proposes, ASHA stops weak trials early.
+    random: the baseline of bench/hpo.py, seeded random sampling with every trial run to the end."""
     base, search = trainable.base, trainable.search
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} is not one of {STRATEGIES}")
     with warnings.catch_warnings():  # multivariate/group TPE are "experimental" in Optuna: chosen on purpose
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True)
+        sampler = (optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True)
+                   if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
     searcher = OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}",
                             mode=search.mode, sampler=sampler)
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_epochs(base, search),
-                              grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=max_epochs(base, search),
+                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+                 if strategy == "tpe_asha" else tune.schedulers.FIFOScheduler())
     return tune.Tuner(
         trainable.build(),
         tune_config=tune.TuneConfig(metric=f"best_{search.metric}", mode=search.mode,
