@@ -123,6 +123,7 @@ class SearchCfg:
     max_failures: int = 1             # retries of a trial whose worker died (resumes from its checkpoint)
     keep_checkpoints: int = 2         # best k epoch checkpoints kept per trial (the latest is kept too)
     address: str | None = None
+    storage: str = "ray_results"      # sweep state + trial checkpoints; shared by every node on a cluster
     space: tuple[ParamSpec, ...] = ()
 
 

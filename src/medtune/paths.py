@@ -14,7 +14,6 @@ TUNE_REPORTS = Path("reports/tune")
 LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
 BEST = TUNE_REPORTS / "best.json"
 BEST_MODEL = Path("models/best/model.pt")
-SWEEPS = Path("ray_results")
 PROMOTION = Path("reports/promotion.json")
 MODEL_FILES = Path("models/registered")
 TEST_REPORTS = Path("reports/test")

@@ -92,10 +92,16 @@ def _read_meta(local: Path, uri: str) -> dict[str, Any]:
 
 def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
     """Load a model this pipeline registered; anything else is refused before it is loaded."""
+    store = tracking_uri.removeprefix("sqlite:///")
+    if tracking_uri.startswith("sqlite:///") and not Path(store).is_file():  # MLflow would create an empty one
+        raise MedtuneError(f"no MLflow store at {store}; run `dvc repro` here, or pass --tracking-uri "
+                           "(or set MLFLOW_TRACKING_URI)")
     mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs and artifact downloads read the global URI
     version = _registered_version(uri)
+    # Fetch the version that was checked, even if the alias moves meanwhile.
+    fetch = f"models:/{uri.removeprefix('models:/').partition('@')[0]}/{version}" if "@" in uri else uri
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=fetch))
     except (MlflowException, OSError) as exc:
         raise MedtuneError(f"{uri}: cannot be downloaded from {tracking_uri} "
                            f"({str(exc).splitlines()[0][:200]})") from None
@@ -105,8 +111,8 @@ def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
 
 def collect_files(inputs: Iterable[Path]) -> list[Path]:
     """Every file named, and every file under a named folder (any depth), in a stable order."""
-    files: list[Path] = []
-    for path in map(Path, inputs):
+    inputs, files = [Path(p) for p in inputs], []
+    for path in inputs:
         if path.is_dir():
             files += sorted(p for p in path.rglob("*") if p.is_file())
         elif path.is_file():

@@ -36,25 +36,42 @@ def wait_healthy(url: str, timeout: float, proc: subprocess.Popen) -> None:
     raise TimeoutError(f"mlflow server at {url} not healthy after {timeout}s")
 
 
+class MlflowServer:
+    """`mlflow server` on 127.0.0.1 that can be stopped and started again on the same port and store."""
+
+    def __init__(self, workdir: Path, backend_uri: str | None = None, port: int | None = None) -> None:
+        self.workdir, self.port = workdir, port or free_port()
+        self.backend_uri = backend_uri or f"sqlite:///{workdir / 'server.db'}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", self.backend_uri,
+               "--artifacts-destination", str(self.workdir / "server-artifacts"), "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", "1"]
+        with open(self.workdir / f"mlflow-server-{self.port}.log", "a") as log:
+            self.proc = subprocess.Popen(cmd, env=tool_env(), start_new_session=True, stdout=log, stderr=log)
+        wait_healthy(self.url, 90, self.proc)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop the whole process group: the server starts a job runner with its own workers."""
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
 @contextmanager
 def mlflow_server(workdir: Path, backend_uri: str | None = None, port: int | None = None) -> Iterator[str]:
-    """Yields the tracking URI of a server with a SQLite (or given) backend and a local artifact root."""
-    port = port or free_port()
-    backend_uri = backend_uri or f"sqlite:///{workdir / 'server.db'}"
-    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", backend_uri,
-           "--artifacts-destination", str(workdir / "server-artifacts"), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1"]
-    log = open(workdir / f"mlflow-server-{port}.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(cmd, env=tool_env(), start_new_session=True, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
+    """Yields the tracking URI of a running server (SQLite backend unless given); always stopped."""
+    server = MlflowServer(workdir, backend_uri, port)
     try:
-        wait_healthy(url, 90, proc)
-        yield url
+        yield server.start()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server starts a job runner with its own workers
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import optuna
 
@@ -28,7 +29,7 @@ def run(params: Params, resume: bool = True) -> None:
     tags = lineage_tags(shash, searched)
     # One sweep folder per (params, data, split): re-running after an interruption resumes it.
     inputs = {k: v for k, v in tags.items() if k != "medtune.git_commit"}
-    sweep_dir = paths.SWEEPS / f"sweep-{params_hash(inputs)}"
+    sweep_dir = Path(params.search.storage) / f"sweep-{params_hash(inputs)}"
     logger = SweepLogger(params.tracking_uri, params.base.experiment, params.base.artifact_root,
                          parent_run_id=saved_parent_run(sweep_dir) if resume else None,
                          tags=tags, params=_flat(searched))

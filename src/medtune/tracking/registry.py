@@ -109,11 +109,10 @@ def decide(new_value: float, new_split: str, champion: Any | None, metric: str, 
     if math.isnan(old):
         return True, f"champion v{champion.version} has no {name} recorded; {name} {new_value:.4f} replaces it"
     gain = (new_value - old) if mode == "max" else (old - new_value)
+    versus = f"{name} {new_value:.4f} vs champion v{champion.version} {old:.4f} on split {new_split}: gain {gain:+.4f}"
     if gain >= min_delta:
-        return True, (f"{name} {new_value:.4f} beats champion v{champion.version} {old:.4f} "
-                      f"by {gain:+.4f} (min_delta {min_delta}) on split {new_split}")
-    return False, (f"{name} {new_value:.4f} does not beat champion v{champion.version} {old:.4f} "
-                   f"by min_delta {min_delta} (gain {gain:+.4f}) on split {new_split}; champion stays")
+        return True, f"{versus} >= min_delta {min_delta}; the new model becomes champion"
+    return False, f"{versus} < min_delta {min_delta}; champion stays"
 
 
 def promote(model_name: str, version: str, metric: str, value: float, split_hash: str,

@@ -65,6 +65,7 @@ class ReportEachEpoch(pl.Callback):
         if current is not None and (self.best is None or self.sign * current > self.sign * self.best):
             self.best = current
         metrics[f"best_{self.metric}"] = self.best if self.best is not None else float("nan")
+        metrics["node_id"] = ray.get_runtime_context().get_node_id()  # where this epoch ran (retries move)
         with tempfile.TemporaryDirectory() as tmp:
             state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
             torch.save({"net": dict(module.hparams.net), "state_dict": state, "epoch": metrics["epoch"]},
@@ -122,8 +123,9 @@ class MlflowDriverCallback(tune.Callback):
         last = trial.last_result or {}
         error = "OutOfMemoryError: " + str(last.get("error")) if last.get("oom") else None
         reason = stop_reason(last.get("epoch", 0), trial.config.get("epochs", self.base.epochs), error)
+        summary = {"epochs_run": last.get("epoch", 0), "node_id": last.get("node_id", "")}
         self.logger.trial_ended(trial.trial_id, "FAILED" if error else "FINISHED", reason,
-                                {"epochs_run": last.get("epoch", 0), **({"error": error} if error else {})})
+                                {**summary, **({"error": error} if error else {})})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         error = _read_error(trial)
@@ -278,6 +280,7 @@ def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -
             "stop_reason": stop_reason(last.get("epoch", 0), planned, error),
             "epochs_run": last.get("epoch", 0),
             "seconds": last.get("time_total_s"),
+            "node_id": last.get("node_id"),
             "checkpoint": str(Path(ckpt) / CHECKPOINT_FILE) if ckpt else None,
             "config": json.dumps(result.config, sort_keys=True),
             **{f"param_{k}": v for k, v in sorted(result.config.items())},

@@ -77,7 +77,7 @@ def test_gate_keeps_champion_when_worse_and_promotes_when_better(store: MlflowCl
 
     v3 = register(store, tmp_path, 0.95)
     third = promote(NAME, v3, "auroc", 0.95, "s1", min_delta=0.01)
-    assert third.promoted and "beats champion v1" in third.reason
+    assert third.promoted and "vs champion v1 0.9000" in third.reason and "becomes champion" in third.reason
     assert champion(store) == v3
 
     # Aliases forget; the history and the version tags remember every move.
