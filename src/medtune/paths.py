@@ -8,6 +8,7 @@ FINGERPRINT = Path("reports/ingest/fingerprint.json")
 PROCESSED = Path("data/processed")
 IMAGES = PROCESSED / "images.npy"
 INDEX = PROCESSED / "index.parquet"
+PREPROCESS_SETTINGS = PROCESSED / "preprocess.json"  # what preprocess used (`auto` resolved)
 SPLITS = Path("data/splits/splits.json")
 LEAKAGE = Path("reports/split/leakage.json")
 TUNE_REPORTS = Path("reports/tune")

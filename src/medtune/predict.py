@@ -1,6 +1,6 @@
 """`medtune predict`: DICOM files or folders in, one CSV row per file out, scored by a registered model.
 
-Each file goes through the training decode chain (`read_dicom` -> `decode_pixels` -> `resize`) with the
+Each file goes through the training decode chain (`read_dicom` -> `decode_channels` -> `resize`) with the
 preprocessing settings stored in the model, so a prediction sees exactly what training saw. A file that
 cannot be used becomes a row with status `rejected` and a reason code, never a crash. Rows carry an HMAC
 of the SOPInstanceUID (`instance_key`) and the path as the user gave it; no header value leaves here.
@@ -25,7 +25,8 @@ from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
 from medtune.config import BaseCfg, RegistryCfg, load_params
-from medtune.data.dicom import RejectedFile, decode_pixels, identifiers, read_dicom
+from medtune.data.dicom import RejectedFile, identifiers, read_dicom
+from medtune.data.pixels import decode_channels
 from medtune.data.phi import hash_id
 from medtune.data.preprocess import resize
 from medtune.errors import MedtuneError
@@ -125,13 +126,16 @@ def collect_files(inputs: Iterable[Path]) -> list[Path]:
 
 
 def prepare(path: Path, preprocess: dict[str, Any], key: bytes) -> tuple[np.ndarray | None, dict[str, str]]:
-    """One file -> (float32 (S, S) image or None, row with path, hashed instance key, status, reason)."""
+    """One file -> (float32 (C, S, S) image or None, row with path, hashed instance key, status, reason).
+    Multi-frame files are scored on their middle frame."""
     row = {"path": str(path), "instance_key": "", "status": OK, "reason": ""}
     try:
         ds = read_dicom(path)
         uid, _patient = identifiers(ds)  # hashed at once; the raw values go no further
         row["instance_key"] = hash_id(uid, key) if uid else ""
-        image = decode_pixels(ds, preprocess["window"], tuple(preprocess["percentiles"]))
+        # The same decode and resize as the preprocess stage: (C, S, S) float32 in [0, 1].
+        image = decode_channels(ds, preprocess["window"], tuple(preprocess["percentiles"]),
+                                int(preprocess.get("channels", 1)))
         return resize(image, int(preprocess["image_size"])).astype(np.float32), row
     except RejectedFile as exc:
         reason = exc.reason
@@ -154,7 +158,7 @@ def predict_files(inputs: Iterable[Path], loaded: LoadedModel, key: bytes, batch
                 images.append(image)
         table = pd.DataFrame(rows).assign(**{c: np.nan for c in columns[:-1]}, predicted="")
         if images:
-            scored = loaded.model.predict(np.stack(images)[:, None])
+            scored = loaded.model.predict(np.stack(images))
             for column in columns:
                 table.loc[table["status"] == OK, column] = scored[column].to_numpy()
         frames.append(table)

@@ -122,7 +122,8 @@ def test_cli_writes_csv_and_gives_one_line_errors(registry: str, folder: Path, t
                                        "--model", f"models:/{NAME}@champion"])
     assert missing.exit_code == 2 and missing.stderr == "error: no/such.dcm: no such file or folder\n"
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri exports it
-    print("EXISTS", sorted(p.name for p in tmp_path.iterdir()))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     no_store = CliRunner().invoke(app, ["predict", str(single)])  # no params.yaml, no mlruns.db here
     assert no_store.exit_code == 2 and no_store.stderr.startswith("error: no MLflow store at mlruns.db")
-    assert not (tmp_path / "mlruns.db").exists()
+    assert not (tmp_path / "elsewhere/mlruns.db").exists()

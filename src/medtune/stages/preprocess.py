@@ -13,8 +13,6 @@ from medtune.data.preprocess import preprocess
 from medtune.errors import ConfigError
 from medtune.jsonio import write_json
 
-# The settings actually used (`auto` resolved): what predict/registry must apply to new images.
-SETTINGS = paths.PROCESSED / "preprocess.json"
 
 
 def resolve(params: Params, fingerprint: dict) -> dict:
@@ -45,7 +43,7 @@ def run(params: Params) -> None:
                        percentiles=tuple(settings["percentiles"]), workers=params.ingest.workers,
                        channels=settings["channels"], frames=settings["frames"])
     index.to_parquet(paths.INDEX, index=False)
-    write_json(SETTINGS, settings)
+    write_json(paths.PREPROCESS_SETTINGS, settings)  # what promote stores with the model
     print(f"preprocess: {len(index)} images -> {paths.IMAGES} ({settings['image_size']}px, "
           f"window={settings['window']}, channels={settings['channels']}, frames={settings['frames']}) "
           f"in {time.monotonic() - start:.1f}s")

@@ -65,7 +65,9 @@ def run(params: Params) -> None:
     val = load_split(paths.PROCESSED, splits, "val")
     threshold, val_metrics = validate_model(bundle["net"], bundle["state_dict"], val)
     names = class_names(pd.read_parquet(paths.INDEX))
-    meta = {"preprocess": dataclasses.asdict(params.preprocess), "class_names": names,
+    # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way.
+    settings = read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)")
+    meta = {"preprocess": settings, "class_names": names,
             "threshold": threshold, "trial_id": best["trial_id"], "train": best["train"], "split_hash": shash}
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
     client = open_run_client(params.tracking_uri)

@@ -63,7 +63,7 @@ def predict_proba(net: torch.nn.Module, x: np.ndarray, batch_size: int = 256) ->
 
 
 class MedtuneClassifier(mlflow.pyfunc.PythonModel):
-    """Input: float32 images (N, 1, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says.
+    """Input: float32 images (N, C, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says.
 
     `medtune predict` turns DICOM files into that input with the training decode chain.
     """
@@ -78,7 +78,7 @@ class MedtuneClassifier(mlflow.pyfunc.PythonModel):
         self.net = load_net(self.meta["net"], state)
 
     def predict(self, context, model_input, params=None):
-        size = self.meta["preprocess"]["image_size"]
-        x = np.asarray(model_input, dtype=np.float32).reshape(-1, 1, size, size)
+        size, channels = self.meta["preprocess"]["image_size"], self.meta["net"]["in_channels"]
+        x = np.asarray(model_input, dtype=np.float32).reshape(-1, channels, size, size)
         prob = predict_proba(self.net, x)
         return predictions_frame(prob, self.meta["class_names"], self.meta["threshold"])

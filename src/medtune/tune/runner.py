@@ -160,7 +160,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address=address, log_to_driver=False)
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+    # address="local": always a new private instance. A bare ray.init() attaches to any Ray already
+    # running on the machine (another sweep, a test cluster), which may advertise a non-loopback address.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
 
 
