@@ -35,6 +35,7 @@ demo: sample-data
 	@echo "MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db"
 
 test: install
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -26,10 +26,10 @@ import numpy as np
 import pydicom
 from pydicom.uid import JPEG2000Lossless
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 from medtune.data.ingest import ingest
 from medtune.data.sample import write_dicom
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KEY = b"bench-key"
 CHILD = """

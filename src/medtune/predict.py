@@ -26,8 +26,8 @@ from mlflow.tracking import MlflowClient
 
 from medtune.config import BaseCfg, RegistryCfg, load_params
 from medtune.data.dicom import RejectedFile, identifiers, read_dicom
-from medtune.data.pixels import decode_channels
 from medtune.data.phi import hash_id
+from medtune.data.pixels import decode_channels
 from medtune.data.preprocess import resize
 from medtune.errors import MedtuneError
 from medtune.tracking.pyfunc import FORMAT

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.integration._proc import run
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.integration._proc import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

@@ -19,13 +19,13 @@ import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
+from tests.integration._proc import run
+from tests.integration.mlflow_server import MlflowServer
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, run_sweep
-from tests.integration._proc import run
-from tests.integration.mlflow_server import MlflowServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cluster]
 PG = os.environ.get("MEDTUNE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from tests.integration._proc import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from tests.integration.mlflow_server import mlflow_server
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, run_sweep
-from tests.integration.mlflow_server import mlflow_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cluster]
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
-
 from tests.integration._proc import tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

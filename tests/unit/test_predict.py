@@ -63,8 +63,8 @@ def test_folder_with_bad_files_gives_one_row_each(registry: str, folder: Path, h
     frame = predict_files([folder], loaded, hmac_key, batch=7)  # several batches, rejects in between
     assert len(frame) == 23
     bad = frame[frame["status"] == REJECTED].set_index("path")["reason"].to_dict()
-    assert bad == {str(folder / "bad/truncated.dcm"): "truncated_pixel_data", str(folder / "bad/notes.txt"): "not_dicom",
-                   str(folder / "bad/nopixels.dcm"): "no_pixel_data"}
+    assert bad == {str(folder / "bad/truncated.dcm"): "truncated_pixel_data",
+                   str(folder / "bad/notes.txt"): "not_dicom", str(folder / "bad/nopixels.dcm"): "no_pixel_data"}
     assert frame.loc[frame["status"] == REJECTED, "prob_normal"].isna().all()
     ok = frame[frame["status"] == "ok"].set_index("path")
     assert len(ok) == 20 and np.allclose(ok["prob_abnormal"] + ok["prob_normal"], 1.0)

@@ -241,8 +241,9 @@ def _pixel_spacing(ds: Dataset) -> str:
         return ""
 
 
-# The pixel chain lives in pixels.py; re-exported so `from medtune.data.dicom import decode_pixels` keeps working.
-from medtune.data.pixels import WINDOWS, decode_channels, decode_pixels, modality_pixels
+# The pixel chain lives in pixels.py, which imports RejectedFile from here: hence at the bottom.
+# Re-exported so `from medtune.data.dicom import decode_pixels` keeps working.
+from medtune.data.pixels import WINDOWS, decode_channels, decode_pixels, modality_pixels  # noqa: E402
 
 __all__ = [
     "ALLOWED_FIELDS",

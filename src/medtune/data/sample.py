@@ -111,8 +111,9 @@ def write_synthetic(
     """Write a deterministic two-class cohort ("normal"/"abnormal", one label per patient).
 
     Abnormal images hold a small bright ring, normal ones a filled blob of the same peak and mass, in
-    textured noise with per-image random mean and contrast: global intensity statistics fail, a CNN works. About a quarter of the images
-    are stored MONOCHROME1 (inverted), so skipping the decode chain's inversion corrupts the data.
+    textured noise with per-image random mean and contrast: global intensity statistics fail, a CNN works.
+    About a quarter of the images are stored MONOCHROME1 (inverted), so skipping the decode chain's
+    inversion corrupts the data.
     """
     rng = np.random.default_rng(seed)
     labels = np.array(["normal", "abnormal"])[rng.permutation(n_patients) % 2]

@@ -11,7 +11,6 @@ import getpass
 import json
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 
 from medtune import paths
@@ -22,6 +21,7 @@ from medtune.errors import DataError, TestSetLockedError
 from medtune.evaluate import TestLedger, write_plots
 from medtune.gradcam import write_gradcam_grid
 from medtune.jsonio import write_json
+from medtune.predict import load_registered
 from medtune.report import breakdown, score_test, write_breakdown
 from medtune.tracking.registry import CHAMPION, alias_version
 from medtune.tracking.sweep_log import ensure_experiment, open_run_client
@@ -41,7 +41,9 @@ def run(params: Params, rescore_reason: str | None = None) -> None:
         if tag in champion.tags:
             raise TestSetLockedError(f"test split {shash} was already scored for {name} v{champion.version} "
                                      f"({champion.tags[tag]}); the held-out test set is scored once")
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    # The exact version checked above (the alias could move meanwhile), through the guard that refuses
+    # models medtune did not register.
+    model = load_registered(f"models:/{name}/{champion.version}", params.tracking_uri).model
     metrics, outputs = score_and_report(model, splits, params, paths.TEST_REPORTS)
     metrics |= {"model_version": int(champion.version), "split_hash": shash}
     write_json(paths.TEST_METRICS, metrics)

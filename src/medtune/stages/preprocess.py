@@ -14,7 +14,6 @@ from medtune.errors import ConfigError
 from medtune.jsonio import write_json
 
 
-
 def resolve(params: Params, fingerprint: dict) -> dict:
     """params.preprocess with every `auto` replaced by the fingerprint's recommendation."""
     cfg = params.preprocess

@@ -12,7 +12,7 @@ import torch
 from medtune import paths
 from medtune.config import Params
 from medtune.data.datamodule import load_split
-from medtune.data.split import load_splits, split_hash
+from medtune.data.split import load_valid_splits, split_hash
 from medtune.errors import DataError
 from medtune.evaluate import binary_metrics, choose_threshold, multiclass_metrics
 from medtune.jsonio import read_json
@@ -56,7 +56,7 @@ def version_tags(params: Params, best: dict, shash: str, threshold: float, val_m
 def run(params: Params) -> None:
     started = time.perf_counter()
     best = read_json(paths.BEST, "best trial (tune stage)")
-    splits = load_splits(paths.SPLITS)
+    splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here
     shash = split_hash(splits)
     if best["split_hash"] != shash:
         raise DataError(f"{paths.BEST} was tuned on split {best['split_hash']}, not the current {shash}; "

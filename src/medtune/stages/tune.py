@@ -11,18 +11,18 @@ import optuna
 from medtune import paths
 from medtune.config import Params
 from medtune.data.datamodule import load_train_data
-from medtune.data.split import load_splits, split_hash
+from medtune.data.split import load_valid_splits, split_hash
 from medtune.jsonio import write_json
 from medtune.tracking.lineage import lineage_tags, params_hash
-from medtune.tracking.sweep_log import SweepLogger
 from medtune.tracking.pretrained import load_init_state
+from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.report import write_report
 from medtune.tune.runner import Trainable, run_sweep, saved_parent_run
 
 
 def run(params: Params, resume: bool = True) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # Tune's trial table is the progress display
-    splits = load_splits(paths.SPLITS)
+    splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here
     shash = split_hash(splits)
     data = load_train_data(paths.PROCESSED, splits)  # train + val only: test never enters a sweep
     searched = {"train": dataclasses.asdict(params.train), "search": dataclasses.asdict(params.search)}

@@ -93,7 +93,8 @@ def test_val_order_is_fixed_and_train_shuffle_is_seeded(processed: tuple[Path, d
     train_a, val_a = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
     train_b, val_b = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
     train_c, _ = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=2)
-    assert first_pixels(val_a) == first_pixels(val_a) == first_pixels(val_b) == pytest.approx(list(data.val.x[:, 0, 0, 0]))
+    expected = pytest.approx(list(data.val.x[:, 0, 0, 0]))
+    assert first_pixels(val_a) == first_pixels(val_a) == first_pixels(val_b) == expected
     assert first_pixels(train_a) == first_pixels(train_b) != first_pixels(train_c)
 
 

@@ -68,7 +68,9 @@ def test_resize_uses_area_when_shrinking() -> None:
     assert resize(np.ones((4, 4), np.float32), 16).shape == (16, 16)
 
 
-def test_undecodable_file_names_its_path(manifest: pd.DataFrame, tiny_cohort: tuple[Path, Path], tmp_path: Path) -> None:
+def test_undecodable_file_names_its_path(
+    manifest: pd.DataFrame, tiny_cohort: tuple[Path, Path], tmp_path: Path
+) -> None:
     raw_dir = tiny_cohort[0]
     broken = manifest["path"].iloc[3]
     (raw_dir / broken).write_bytes(b"no longer a DICOM file")
