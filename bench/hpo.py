@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import ray
-import torch
 
+from bench.common import RESULTS, machine, write_result
+from bench.overhead import load_data  # the same data as the overhead bench
 from medtune.config import ParamSpec, load_params
 from medtune.tune.runner import STRATEGIES, Trainable, build_tuner, connect, leaderboard
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 
 
 def run_arm(name: str, trainable: Trainable, workdir: Path) -> dict:
@@ -48,7 +45,6 @@ def main() -> None:
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
-    from bench.overhead import load_data  # same data loader as the overhead bench
 
     params = load_params(ROOT / "params.yaml")
     data, dataset = load_data(args.smoke_test)
@@ -77,12 +73,8 @@ def main() -> None:
           f"(goal: within 0.005 at <= 0.4x)")
     out = {"bench": "hpo", "dataset": dataset, "trials": search.num_samples, "seed": base.seed,
            "results": results, "auroc_gap": gap, "compute_ratio": compute, "smoke_test": args.smoke_test,
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                       "ray": ray.__version__, "load_avg_1m": os.getloadavg()[0]}}
-    args.results.mkdir(parents=True, exist_ok=True)
-    name = "hpo-smoke.json" if args.smoke_test else "hpo.json"
-    (args.results / name).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {args.results / name}")
+           "machine": machine()}
+    write_result(args.results, "hpo-smoke.json" if args.smoke_test else "hpo.json", out)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,13 +21,13 @@ import numpy as np
 import ray
 import torch
 
+from bench.common import RESULTS, machine, write_result
 from medtune.config import SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
 from medtune.train import fit
 from medtune.tune.runner import Trainable, connect, run_sweep
 
 NPZ = Path(__file__).resolve().parents[1] / "../shared/data/pneumoniamnist/pneumoniamnist.npz"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def split_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> SplitArrays:
@@ -107,13 +105,8 @@ def main() -> None:
            "fit_s": fits, "sweep_wall_s": walls, "trial_s": trials, "ray_init_s": ray_start,
            "sweep_fixed_cost_s": wall_s - trial_s,
            "ratio_trial_vs_fit": trial_s / fit_s, "ratio_sweep_wall_vs_fit": wall_s / fit_s,
-           "smoke_test": args.smoke_test,
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": threads,
-                       "torch": torch.__version__, "ray": ray.__version__}}
-    args.results.mkdir(parents=True, exist_ok=True)
-    name = "overhead-smoke.json" if args.smoke_test else "overhead.json"
-    (args.results / name).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {args.results / name}")
+           "smoke_test": args.smoke_test, "machine": machine(threads=threads)}
+    write_result(args.results, "overhead-smoke.json" if args.smoke_test else "overhead.json", out)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ import dataclasses
 import json
 import time
 
-import pandas as pd
 import torch
 
 from medtune import paths
 from medtune.config import Params
-from medtune.data.datamodule import load_split
+from medtune.data.datamodule import class_names_from, load_split, read_index
 from medtune.data.split import load_valid_splits, split_hash
 from medtune.errors import DataError
 from medtune.evaluate import binary_metrics, choose_threshold, multiclass_metrics
@@ -23,12 +22,6 @@ from medtune.tracking.sweep_log import ensure_experiment, open_run_client
 from medtune.train import load_net, predict_proba
 
 GATE_METRIC = "auroc"  # threshold-free, so the gate does not depend on the threshold it also picks
-
-
-def class_names(index: pd.DataFrame) -> list[str]:
-    """Class names in target order, as training saw them."""
-    pairs = index[["target", "label"]].drop_duplicates().sort_values("target")
-    return pairs["label"].astype(str).tolist()
 
 
 def validate_model(net_dict: dict, state: dict, processed_split) -> tuple[float, dict]:
@@ -64,7 +57,7 @@ def run(params: Params) -> None:
     bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
     val = load_split(paths.PROCESSED, splits, "val")
     threshold, val_metrics = validate_model(bundle["net"], bundle["state_dict"], val)
-    names = class_names(pd.read_parquet(paths.INDEX))
+    names = class_names_from(read_index(paths.PROCESSED))
     # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way.
     settings = read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)")
     meta = {"preprocess": settings, "class_names": names,
