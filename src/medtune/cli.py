@@ -108,13 +108,15 @@ def promote(params: Path = ParamsOpt) -> None:
 @one_line_errors
 def test(params: Path = ParamsOpt,
          rescore: bool = typer.Option(False, help="score again although this pair was scored"),
-         reason: str = typer.Option("", help="why a rescore is needed (required with --rescore)")) -> None:
+         reason: str = typer.Option("", help="why a rescore is needed (required with --rescore)"),
+         skip_scored: bool = typer.Option(False, help="exit 0, keeping the recorded report, when this champion "
+                                          "and split were already scored (what `dvc repro` uses)")) -> None:
     """Score the champion on the held-out test split, once per (model version, split)."""
     from medtune.stages import holdout as stage
 
     if rescore and not reason.strip():
         raise MedtuneError("--rescore needs --reason '...': a second look at the test set is recorded")
-    stage.run(load_params(params), rescore_reason=reason.strip() if rescore else None)
+    stage.run(load_params(params), rescore_reason=reason.strip() if rescore else None, skip_scored=skip_scored)
 
 
 @app.command()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run
 
@@ -51,6 +52,18 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> N
     entries = json.loads((project / "reports/test/ledger.json").read_text())["entries"]
     assert [e["rescore_reason"] for e in entries] == [None, "integration test override"]
     assert {e["split_hash"] for e in entries} == {metrics["split_hash"]}
+
+    # A challenger that loses the gate: `dvc repro` re-runs promote (champion stays) and test, which keeps
+    # the recorded report of the unchanged champion instead of failing, and rescores nothing.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["registry"]["min_delta"] = 1.0
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rerun = run(["dvc", "repro"], project)
+    assert "champion stays" in json.loads((project / "reports/promotion.json").read_text())["reason"]
+    assert "already scored; its report in reports/test stands (nothing rescored)" in rerun.stdout
+    assert str(client.get_model_version_by_alias("medtune-classifier", "champion").version) == "1"
+    assert json.loads((project / "reports/test/metrics.json").read_text())["model_version"] == 1
+    assert len(json.loads((project / "reports/test/ledger.json").read_text())["entries"]) == 2
 
     # Losing the ledger file does not reopen the test set: the model version's tag still refuses.
     (project / "reports/test/ledger.json").unlink()

@@ -27,7 +27,7 @@ from medtune.tracking.registry import CHAMPION, alias_version
 from medtune.tracking.sweep_log import ensure_experiment, open_run_client
 
 
-def run(params: Params, rescore_reason: str | None = None) -> None:
+def run(params: Params, rescore_reason: str | None = None, skip_scored: bool = False) -> None:
     name = params.registry.model_name
     splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)
     shash = split_hash(splits)
@@ -37,10 +37,17 @@ def run(params: Params, rescore_reason: str | None = None) -> None:
         raise DataError(f"no '{CHAMPION}' alias on registered model '{name}'; run the promote stage first")
     ledger, tag = TestLedger(paths.LEDGER), f"medtune.test_scored.{shash}"
     if rescore_reason is None:
-        ledger.check(name, champion.version, shash)
-        if tag in champion.tags:
-            raise TestSetLockedError(f"test split {shash} was already scored for {name} v{champion.version} "
-                                     f"({champion.tags[tag]}); the held-out test set is scored once")
+        try:
+            ledger.check(name, champion.version, shash)
+            if tag in champion.tags:
+                raise TestSetLockedError(f"test split {shash} was already scored for {name} v{champion.version} "
+                                         f"({champion.tags[tag]}); the held-out test set is scored once")
+        except TestSetLockedError as locked:
+            if skip_scored and _report_is_for(champion.version, shash):
+                print(f"test: {name} v{champion.version} on split {shash} was already scored; its report in "
+                      f"{paths.TEST_REPORTS} stands (nothing rescored)")
+                return
+            raise locked from None
     # The exact version checked above (the alias could move meanwhile), through the guard that refuses
     # models medtune did not register.
     model = load_registered(f"models:/{name}/{champion.version}", params.tracking_uri).model
@@ -51,6 +58,15 @@ def run(params: Params, rescore_reason: str | None = None) -> None:
     _log_to_mlflow(client, params, champion, metrics, outputs, shash, entry)
     print(f"test: {name} v{champion.version} on split {shash}: " +
           ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+
+
+def _report_is_for(version: str, shash: str) -> bool:
+    """Whether reports/test/metrics.json is the recorded scoring of this champion on this split."""
+    try:
+        metrics = json.loads(paths.TEST_METRICS.read_text())
+    except (OSError, ValueError):
+        return False
+    return str(metrics.get("model_version")) == str(version) and metrics.get("split_hash") == shash
 
 
 def score_and_report(model, splits: dict, params: Params, out_dir: Path) -> tuple[dict, dict[str, Path]]:
