@@ -120,6 +120,7 @@ class SearchCfg:
     gpus_per_trial: float = 0.0
     grace_period: int = 1
     reduction_factor: int = 2
+    time_budget_s: float = 0.0        # stop the sweep after this many seconds (0: no limit)
     max_failures: int = 1             # retries of a trial whose worker died (resumes from its checkpoint)
     keep_checkpoints: int = 2         # best k epoch checkpoints kept per trial (the latest is kept too)
     address: str | None = None
@@ -342,6 +343,7 @@ def _validate(p: Params, source: str) -> None:
         (p.search.grace_period >= 1, "search.grace_period", "must be >= 1"),
         (p.search.reduction_factor >= 2, "search.reduction_factor", "must be >= 2"),
         (p.search.max_failures >= 0, "search.max_failures", "must be >= 0"),
+        (p.search.time_budget_s >= 0, "search.time_budget_s", "must be >= 0 (0: no limit)"),
         (p.search.keep_checkpoints >= 1, "search.keep_checkpoints", "must be >= 1"),
         (p.test.bootstrap >= 0, "test.bootstrap", "must be >= 0"),
         (0 <= p.test.gradcam_cases <= 16, "test.gradcam_cases", "must be in 0..16"),

@@ -142,7 +142,7 @@ def _read_error(trial: Any) -> str:
 
 
 def stop_reason(epochs_run: int, epochs_planned: int, error: str | None) -> str:
-    """Why a trial ended: completed, asha_stopped, oom or error."""
+    """Why a trial ended: completed, asha_stopped, oom or error (no_result: stopped before reporting)."""
     if error:
         return "oom" if "OutOfMemoryError" in error or "out of memory" in error else "error"
     return "completed" if epochs_run >= epochs_planned else "asha_stopped"
@@ -217,7 +217,8 @@ def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Call
         tune_config=tune.TuneConfig(metric=f"best_{search.metric}", mode=search.mode,
                                     search_alg=searcher, scheduler=scheduler,
                                     num_samples=search.num_samples,
-                                    max_concurrent_trials=search.max_concurrent_trials),
+                                    max_concurrent_trials=search.max_concurrent_trials,
+                                    time_budget_s=search.time_budget_s or None),
         run_config=_run_config(sweep_dir, search, callbacks))
 
 
@@ -269,23 +270,24 @@ def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -
     """One row per trial, best first: metric, stop reason, epochs run, checkpoint and its config."""
     rows = []
     for result in grid:
-        last = result.metrics or {}
+        # A trial stopped (time budget, interrupted sweep) before its first report has no metrics or config.
+        last, config = result.metrics or {}, result.config or {}
         error = str(result.error) if result.error else None
         if last.get("oom"):
             error = f"OutOfMemoryError: {last.get('error')}"
-        planned = result.config.get("epochs", base.epochs)
+        planned = config.get("epochs", base.epochs)
         best_ckpt = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
         ckpt = best_ckpt.path if best_ckpt else None
         rows.append({
             "trial_id": last.get("trial_id") or Path(result.path).name,
             f"best_{metric}": last.get(f"best_{metric}"),
-            "stop_reason": stop_reason(last.get("epoch", 0), planned, error),
+            "stop_reason": "no_result" if not last else stop_reason(last.get("epoch", 0), planned, error),
             "epochs_run": last.get("epoch", 0),
             "seconds": last.get("time_total_s"),
             "node_id": last.get("node_id"),
             "checkpoint": str(Path(ckpt) / CHECKPOINT_FILE) if ckpt else None,
-            "config": json.dumps(result.config, sort_keys=True),
-            **{f"param_{k}": v for k, v in sorted(result.config.items())},
+            "config": json.dumps(config, sort_keys=True),
+            **{f"param_{k}": v for k, v in sorted(config.items())},
         })
     board = pd.DataFrame(rows)
     return board.sort_values(f"best_{metric}", ascending=(mode == "min"),

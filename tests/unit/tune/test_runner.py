@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,14 @@ def test_out_of_memory_marks_the_trial_and_the_sweep_goes_on(data: TrainData, tm
     runs = logger.client.search_runs([logger.experiment_id], filter_string="tags.`medtune.stop_reason` = 'oom'")
     assert len(runs) == (board["stop_reason"] == "oom").sum()
     assert all(r.info.status == "FAILED" for r in runs)
+
+
+def test_time_budget_ends_the_sweep_with_what_it_found(data: TrainData, tmp_path: Path) -> None:
+    base = TrainCfg(batch_size=16, epochs=2, depth=2, width=8, augment=0.0, seed=7)
+    search = SearchCfg(num_samples=200, max_concurrent_trials=2, time_budget_s=20,
+                       space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
+    started = time.monotonic()
+    result = run_sweep(Trainable(data, base, search), tmp_path / "sweep")
+    assert time.monotonic() - started < 120
+    assert 1 <= len(result.leaderboard) < 200
+    assert result.best["value"] > 0.5
