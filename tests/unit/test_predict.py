@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
-from mlflow.tracking import MlflowClient
+from tests._registry import local_store, register_untrained
 from typer.testing import CliRunner
 
 from medtune.cli import app
@@ -18,11 +18,9 @@ from medtune.data.phi import hash_id
 from medtune.data.preprocess import load_image
 from medtune.data.sample import write_dicom
 from medtune.errors import MedtuneError
-from medtune.models.nets import NetSpec, build_net
+from medtune.models.nets import NetSpec
 from medtune.predict import REJECTED, load_registered, predict_files
-from medtune.tracking.pyfunc import predictions_frame, write_model_files
-from medtune.tracking.registry import log_and_register, promote
-from medtune.tracking.sweep_log import ensure_experiment
+from medtune.tracking.registry import promote
 
 NAME = "predict-model"
 PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5]}
@@ -31,17 +29,10 @@ PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5]}
 @pytest.fixture
 def registry(tmp_path: Path) -> str:
     """A SQLite store holding one medtune champion (untrained net, 16 px, threshold 0.5)."""
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    experiment_id = ensure_experiment(client, "unit", str(tmp_path / "artifacts"))
-    spec = NetSpec(depth=2, width=4)
+    uri, client, experiment_id = local_store(tmp_path, "unit")
     meta = {"preprocess": PREPROCESS, "class_names": ["abnormal", "normal"], "threshold": 0.5}
-    artifacts = write_model_files(tmp_path / "model", spec.to_dict(), build_net(spec).state_dict(), meta)
-    run = client.create_run(experiment_id)
-    out = predictions_frame(np.array([0.2, 0.7]), meta["class_names"], 0.5)
-    version = log_and_register(NAME, run.info.run_id, artifacts, np.zeros((2, 1, 16, 16), np.float32), out,
-                               {"medtune.split_hash": "s1", "medtune.val_auroc": "0.9"})
+    version, _ = register_untrained(client, experiment_id, NAME, tmp_path / "model", NetSpec(depth=2, width=4),
+                                    meta, {"medtune.split_hash": "s1", "medtune.val_auroc": "0.9"})
     promote(NAME, version, "auroc", 0.9, "s1", 0.0)
     return uri
 

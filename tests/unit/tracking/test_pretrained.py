@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
-import numpy as np
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
+from tests._registry import local_store, register_untrained
 
 from medtune.errors import ConfigError
 from medtune.models.nets import NetSpec, build_net, load_compatible
 from medtune.tracking.pretrained import load_init_state
-from medtune.tracking.pyfunc import predictions_frame, write_model_files
-from medtune.tracking.registry import log_and_register
-from medtune.tracking.sweep_log import ensure_experiment
 
 
 def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
@@ -48,17 +43,10 @@ def test_bad_sources_are_one_line(tmp_path: Path, content: bytes | None, expecte
 
 
 def test_registered_model_uri(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    experiment = ensure_experiment(client, "pretrained", str(tmp_path / "art"))
-    spec = NetSpec(depth=1, width=4)
-    net = build_net(spec)
+    uri, client, experiment_id = local_store(tmp_path, "pretrained")
     meta = {"preprocess": {"image_size": 8}, "class_names": ["a", "b"], "threshold": 0.5}
-    artifacts = write_model_files(tmp_path / "files", spec.to_dict(), net.state_dict(), meta)
-    run = client.create_run(experiment)
-    log_and_register("pre", run.info.run_id, artifacts, np.zeros((1, 1, 8, 8), np.float32),
-                     predictions_frame(np.array([0.5]), ["a", "b"], 0.5), {})
+    _, net = register_untrained(client, experiment_id, "pre", tmp_path / "files", NetSpec(depth=1, width=4),
+                                meta, {})
     state = load_init_state("models:/pre/1", uri)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
     with pytest.raises(ConfigError, match="cannot fetch 'models:/nope/1'"):
