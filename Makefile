@@ -36,7 +36,7 @@ demo: sample-data
 
 test: install
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

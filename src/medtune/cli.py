@@ -61,7 +61,7 @@ def sample_data(out: Path = typer.Option(Path("data/raw"), help="folder for the 
 @one_line_errors
 def ingest(params: Path = ParamsOpt) -> None:
     """Read every raw file; write the manifest, rejected.csv and the dataset fingerprint."""
-    from medtune.stages import ingest as stage
+    from medtune.pipeline import ingest as stage
 
     stage.run(load_params(params))
 
@@ -70,7 +70,7 @@ def ingest(params: Path = ParamsOpt) -> None:
 @one_line_errors
 def preprocess(params: Path = ParamsOpt) -> None:
     """Decode accepted files once into data/processed/images.npy + index.parquet."""
-    from medtune.stages import preprocess as stage
+    from medtune.pipeline import preprocess as stage
 
     stage.run(load_params(params))
 
@@ -79,7 +79,7 @@ def preprocess(params: Path = ParamsOpt) -> None:
 @one_line_errors
 def split(params: Path = ParamsOpt) -> None:
     """Patient-level train/val/test split with leakage checks."""
-    from medtune.stages import split as stage
+    from medtune.pipeline import split as stage
 
     stage.run(load_params(params))
 
@@ -90,7 +90,7 @@ def tune(params: Path = ParamsOpt,
          resume: bool = typer.Option(True, "--resume/--fresh",
                                      help="resume an interrupted sweep of the same inputs (default)")) -> None:
     """Ray Tune + Optuna + ASHA sweep on train/val; every trial logged to MLflow."""
-    from medtune.stages import tune as stage
+    from medtune.pipeline import tune as stage
 
     stage.run(load_params(params), resume=resume)
 
@@ -99,7 +99,7 @@ def tune(params: Path = ParamsOpt,
 @one_line_errors
 def promote(params: Path = ParamsOpt) -> None:
     """Register the best trial and move the champion alias if it passes the gate."""
-    from medtune.stages import promote as stage
+    from medtune.pipeline import promote as stage
 
     stage.run(load_params(params))
 
@@ -112,7 +112,7 @@ def test(params: Path = ParamsOpt,
          skip_scored: bool = typer.Option(False, help="exit 0, keeping the recorded report, when this champion "
                                           "and split were already scored (what `dvc repro` uses)")) -> None:
     """Score the champion on the held-out test split, once per (model version, split)."""
-    from medtune.stages import holdout as stage
+    from medtune.pipeline import test as stage
 
     if rescore and not reason.strip():
         raise MedtuneError("--rescore needs --reason '...': a second look at the test set is recorded")
@@ -132,7 +132,8 @@ def predict(inputs: list[Path] = typer.Argument(..., help="DICOM files and/or fo
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from medtune.data.phi import load_secret
-    from medtune.predict import default_target, load_registered, predict_files, summary
+    from medtune.predict import default_target, predict_files, summary
+    from medtune.tracking.registry import load_registered
 
     default_uri, default_model = default_target(params)
     loaded = load_registered(model or default_model, tracking_uri or default_uri)

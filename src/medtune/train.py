@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import nn
 
 from medtune.config import TrainCfg
 from medtune.data.datamodule import TrainData, make_loaders
 from medtune.errors import ConfigError
-from medtune.models.lit_module import LitClassifier, probs_from_logits
-from medtune.models.nets import NetSpec, build_net, load_compatible
+from medtune.models.lit_module import LitClassifier
+from medtune.models.nets import NetSpec, load_compatible
 
 HISTORY_KEYS = ("train_loss", "val_loss", "val_auroc", "val_acc")
 
@@ -193,28 +192,3 @@ def _result(history: _HistoryCallback, spec: NetSpec, seconds: float) -> FitResu
         net=spec.to_dict(),
         val_prob=history.val_prob,
     )
-
-
-@torch.no_grad()
-def predict_proba(net_or_module: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Probabilities for images (N, C, S, S): (N,) if binary, (N, K) if multi-class; eval mode, no grad."""
-    was_training = net_or_module.training
-    net_or_module.eval()
-    device = next(net_or_module.parameters()).device
-    chunks = []
-    try:
-        for i in range(0, len(x), batch_size):
-            batch = torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=np.float32), device=device)
-            chunks.append(probs_from_logits(net_or_module(batch)).cpu())
-    finally:
-        net_or_module.train(was_training)
-    if not chunks:
-        return np.empty((0,), dtype=np.float32)
-    return torch.cat(chunks).float().numpy()
-
-
-def load_net(net: dict, state_dict: dict) -> nn.Module:
-    """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode)."""
-    model = build_net(NetSpec(**net))
-    model.load_state_dict(state_dict)
-    return model.eval()

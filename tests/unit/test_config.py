@@ -27,6 +27,8 @@ def test_real_params_yaml_loads_with_all_seven_searched_hyperparameters() -> Non
     ({"train.batch_size": "big"}, "params.yaml: train.batch_size: expected int, got 'big'"),
     ({"train.nope": 1}, "params.yaml: train.nope: unknown key"),
     ({"split.val_fraction": 1.5}, "params.yaml: split.val_fraction: 1.5 must be in (0, 1)"),
+    ({"split.val_fraction": 0.6, "split.test_fraction": 0.5}, "params.yaml: split: "),
+    ({"split.method": "random"}, "params.yaml: split.method: 'random' is not one of auto, grouped"),
     ({"search.space": {"lr": {"low": 0.1, "high": 0.01}}}, "params.yaml: search.space.lr: low (0.1) must be below"),
     ({"search.space": {"lr": {"low": 0.0, "high": 0.01, "log": True}}}, "a log range needs low > 0"),
     ({"search.space": {"optimizer": {"choices": ["adam", "lion"]}}}, "search.space.optimizer: 'lion' is not one of"),

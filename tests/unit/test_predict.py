@@ -19,8 +19,8 @@ from medtune.data.preprocess import load_image
 from medtune.data.sample import write_dicom
 from medtune.errors import MedtuneError
 from medtune.models.nets import NetSpec
-from medtune.predict import REJECTED, load_registered, predict_files
-from medtune.tracking.registry import promote
+from medtune.predict import REJECTED, predict_files
+from medtune.tracking.registry import load_registered, promote
 
 NAME = "predict-model"
 PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5]}

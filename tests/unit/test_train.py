@@ -15,7 +15,8 @@ import torch
 from medtune.config import TrainCfg
 from medtune.data.datamodule import TrainData, load_train_data
 from medtune.errors import ConfigError
-from medtune.train import FitResult, fit, load_net, net_spec_for, predict_proba
+from medtune.models.inference import load_net, predict_proba
+from medtune.train import FitResult, fit, net_spec_for
 
 SIZE = 16
 

@@ -6,27 +6,18 @@ carries only a reason code, never a library message (those can quote element val
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-READ_REJECT_REASONS = (
-    "not_dicom",
-    "no_pixel_data",
-    "non_image_object",
-    "decode_error",
-    "truncated_pixel_data",
-    "unsupported_transfer_syntax",
-)
+from medtune.data.header import READ_REJECT_REASONS, RejectedFile, as_int, quiet, safe_get
+
+__all__ = ["ALLOWED_FIELDS", "READ_REJECT_REASONS", "RejectedFile", "check_image", "header_fields",
+           "identifiers", "parse_dicom", "read_dicom"]
 
 # snake_case report key -> DICOM keyword. Only these header values ever leave this module.
 ALLOWED_FIELDS: dict[str, str] = {
@@ -61,27 +52,6 @@ _BARE_DATASET_STARTS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
 _MAX_PADDING = 3
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pydicom's warnings and log records: they quote element values (names, dates, UIDs)."""
-    logger = logging.getLogger("pydicom")
-    was_disabled, logger.disabled = logger.disabled, True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.disabled = was_disabled
-
-
-class RejectedFile(Exception):
-    """A file that cannot become a training image; `.reason` is one of READ_REJECT_REASONS."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def read_dicom(path: Path) -> Dataset:
     """Read one file as DICOM or raise RejectedFile (not_dicom, non_image_object, no_pixel_data, ...)."""
     ds = parse_dicom(path)
@@ -91,7 +61,7 @@ def read_dicom(path: Path) -> Dataset:
 
 def parse_dicom(path: Path) -> Dataset:
     """Parse one file (with or without preamble/file meta) or raise RejectedFile('not_dicom')."""
-    with _quiet():
+    with quiet():
         try:
             return pydicom.dcmread(path, force=False)
         except InvalidDicomError:
@@ -162,32 +132,22 @@ def _bare_start(head: bytes) -> int | None:
 
 def _is_non_image(ds: Dataset) -> bool:
     """True for SR, RT plans/structures, segmentations, waveforms and other non-image objects."""
-    modality = str(_safe_get(ds, "Modality", "")).strip().upper()
+    modality = str(safe_get(ds, "Modality", "")).strip().upper()
     if modality in NON_IMAGE_MODALITIES:
         return True
     sop_name = _sop_class_name(ds)
     return any(word in f" {sop_name} " for word in _NON_IMAGE_SOP_WORDS)
 
 
-def _safe_get(ds: Dataset, keyword: str, default: object) -> object:
-    """Element value or `default`; a malformed value (bad VR, unparsable number) counts as missing."""
-    try:
-        with _quiet():
-            value = ds.get(keyword, default)
-    except Exception:  # noqa: BLE001 - any malformed value counts as missing, by design
-        return default
-    return default if value is None else value
-
-
 def identifiers(ds: Dataset) -> tuple[str, str]:
     """(SOPInstanceUID, PatientID) as raw strings, for the caller to hash at once and then drop."""
-    uid = str(_safe_get(ds, "SOPInstanceUID", "")).strip()
-    return uid, str(_safe_get(ds, "PatientID", "")).strip()
+    uid = str(safe_get(ds, "SOPInstanceUID", "")).strip()
+    return uid, str(safe_get(ds, "PatientID", "")).strip()
 
 
 def _sop_class_name(ds: Dataset) -> str:
     """The SOP Class name; private or unknown classes become 'unknown' so no UID string leaks."""
-    uid = _safe_get(ds, "SOPClassUID", "") or _safe_get(ds.file_meta, "MediaStorageSOPClassUID", "")
+    uid = safe_get(ds, "SOPClassUID", "") or safe_get(ds.file_meta, "MediaStorageSOPClassUID", "")
     if not uid:
         return ""
     name = UID(str(uid)).name
@@ -203,12 +163,12 @@ def header_fields(ds: Dataset) -> dict[str, object]:
         elif key == "pixel_spacing":
             fields[key] = _pixel_spacing(ds)
         elif key in _INT_FIELDS:
-            fields[key] = _as_int(_safe_get(ds, keyword, 0))
+            fields[key] = as_int(safe_get(ds, keyword, 0))
         else:
-            fields[key] = str(_safe_get(ds, keyword, "")).strip()[:64]
+            fields[key] = str(safe_get(ds, keyword, "")).strip()[:64]
     if fields["frames"] == 0 and fields["rows"]:
         fields["frames"] = 1  # NumberOfFrames is absent on single-frame images
-    fields["samples"] = _as_int(_safe_get(ds, "SamplesPerPixel", 1)) or 1
+    fields["samples"] = as_int(safe_get(ds, "SamplesPerPixel", 1)) or 1
     fields["transfer_syntax"] = _transfer_syntax_name(ds)
     fields["has_window"] = str(fields["photometric"]).upper() in ("MONOCHROME1", "MONOCHROME2") and (
         "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds))
@@ -217,43 +177,15 @@ def header_fields(ds: Dataset) -> dict[str, object]:
 
 def _transfer_syntax_name(ds: Dataset) -> str:
     """The transfer syntax's name (a standard UID, never identifying); '' when absent or private."""
-    uid = str(_safe_get(ds.file_meta, "TransferSyntaxUID", "") or "")
+    uid = str(safe_get(ds.file_meta, "TransferSyntaxUID", "") or "")
     name = UID(uid).name if uid else ""
     return name if name != uid else "unknown"
 
 
-def _as_int(value: object) -> int:
-    """First value of a possibly multi-valued number, or 0 when it is not a number."""
-    if isinstance(value, (list, tuple, MultiValue)):
-        value = value[0] if len(value) else 0
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0
-
-
 def _pixel_spacing(ds: Dataset) -> str:
     """PixelSpacing as 'row\\col' in mm, or '' when absent or malformed."""
-    value = _safe_get(ds, "PixelSpacing", None)
+    value = safe_get(ds, "PixelSpacing", None)
     try:
         return "\\".join(format(float(v), "g") for v in value) if value else ""  # type: ignore[union-attr]
     except (TypeError, ValueError):
         return ""
-
-
-# The pixel chain lives in pixels.py, which imports RejectedFile from here: hence at the bottom.
-# Re-exported so `from medtune.data.dicom import decode_pixels` keeps working.
-from medtune.data.pixels import WINDOWS, decode_channels, decode_pixels, modality_pixels  # noqa: E402
-
-__all__ = [
-    "ALLOWED_FIELDS",
-    "READ_REJECT_REASONS",
-    "WINDOWS",
-    "RejectedFile",
-    "decode_channels",
-    "decode_pixels",
-    "header_fields",
-    "identifiers",
-    "modality_pixels",
-    "read_dicom",
-]

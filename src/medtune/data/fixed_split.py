@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from medtune.choices import SPLIT_NAMES
 from medtune.errors import DataError
-
-SPLITS = ("train", "val", "test")
 
 
 def fixed_split(index: pd.DataFrame) -> dict[str, list[str]]:
@@ -22,12 +21,12 @@ def fixed_split(index: pd.DataFrame) -> dict[str, list[str]]:
         raise DataError("index has no 'split' column: the labels file gave no official split")
     if "sample_id" not in index.columns:
         raise DataError("index is missing column(s) sample_id; re-run the preprocess stage")
-    bad = index.loc[~index["split"].isin(SPLITS), "split"]
+    bad = index.loc[~index["split"].isin(SPLIT_NAMES), "split"]
     if len(bad):
         values = ", ".join(sorted({repr(v) for v in bad}))
         raise DataError(f"split column has {len(bad)} value(s) not in train/val/test: {values}")
-    splits = {s: sorted(index.loc[index["split"] == s, "sample_id"].astype(str)) for s in SPLITS}
-    empty = [s for s in SPLITS if not splits[s]]
+    splits = {s: sorted(index.loc[index["split"] == s, "sample_id"].astype(str)) for s in SPLIT_NAMES}
+    empty = [s for s in SPLIT_NAMES if not splits[s]]
     if empty:
         raise DataError(f"split column gives no samples to {', '.join(empty)}; every split needs some")
     return splits
@@ -56,9 +55,9 @@ def _read_json(path: Path) -> dict[str, str]:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if isinstance(data, dict) and set(SPLITS) <= set(data) and all(isinstance(data[s], list) for s in SPLITS):
+    if isinstance(data, dict) and set(SPLIT_NAMES) <= set(data) and all(isinstance(data[s], list) for s in SPLIT_NAMES):
         mapping: dict[str, str] = {}
-        for s in SPLITS:
+        for s in SPLIT_NAMES:
             for key in data[s]:
                 if str(key) in mapping:
                     raise DataError(f"{path}: {key!r} is listed in both {mapping[str(key)]} and {s}")
@@ -83,3 +82,17 @@ def fixed_assignment(index: pd.DataFrame, mapping: dict[str, str], sample_paths:
                         f"({len(missing)} of {len(ids)} samples missing); list every sample by sample_id or path")
     known = set(ids) | (set(sample_paths.astype(str)) if sample_paths is not None else set())
     return split.rename("split"), sum(1 for key in mapping if key not in known)
+
+
+def fixed_from_file(index: pd.DataFrame, fixed_file: str, manifest: Path) -> tuple[pd.Series, int]:
+    """split.fixed_file's assignment per index row, and how many of its entries matched no sample.
+
+    Entries may name sample ids or the labels file's relative paths (looked up in the ingest manifest).
+    """
+    mapping = read_fixed_file(Path(fixed_file))
+    sample_paths = None
+    if Path(manifest).is_file():
+        frame = pd.read_parquet(manifest, columns=["sample_id", "path"])
+        sample_paths = frame.set_index(frame["sample_id"].astype(str))["path"]
+    return fixed_assignment(index, mapping, sample_paths)
+

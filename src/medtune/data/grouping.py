@@ -11,9 +11,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from medtune.choices import SPLIT_NAMES
 from medtune.errors import ConfigError, DataError
-
-SPLITS = ("train", "val", "test")
 
 
 def require_columns(index: pd.DataFrame, columns: tuple[str, ...]) -> None:
@@ -115,7 +114,7 @@ def split_by_group(
         for name, keys in _assign_stratum(sizes, targets, rng).items():
             split_of.update({k: name for k in keys})
     assignment = groups.map(split_of)
-    return {s: sorted(index.loc[assignment == s, "sample_id"].astype(str)) for s in SPLITS}
+    return {s: sorted(index.loc[assignment == s, "sample_id"].astype(str)) for s in SPLIT_NAMES}
 
 
 def holdout_site_split(

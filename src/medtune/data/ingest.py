@@ -7,10 +7,9 @@ Files are read in a process pool, a bounded number of chunks in flight, so memor
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medtune.data.dicom import READ_REJECT_REASONS, RejectedFile, check_image, header_fields, parse_dicom
-from medtune.data.dicom import _safe_get as safe_get
+from medtune.data.dicom import READ_REJECT_REASONS, check_image, header_fields, parse_dicom
+from medtune.data.files import bounded_map, pool_context, scan_files
 from medtune.data.fingerprint import build_fingerprint
+from medtune.data.header import RejectedFile, safe_get
 from medtune.data.labels import read_labels
 from medtune.data.phi import hash_id
 from medtune.data.pixels import modality_pixels, window_values
@@ -70,21 +70,6 @@ class FileResult:
     intensities: np.ndarray | None = None
     study_key: str = ""
     patient_id_key: str = ""  # HMAC of PatientID itself ("" when absent): joins patient-keyed labels
-
-
-def scan_files(raw_dir: Path) -> list[Path]:
-    """Every regular file under raw_dir, recursively and sorted; hidden files and DICOMDIR are skipped."""
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise DataError(f"{raw_dir}: image folder does not exist")
-    files = []
-    for path in raw_dir.rglob("*"):
-        parts = path.relative_to(raw_dir).parts
-        if any(part.startswith(".") for part in parts) or path.name == "DICOMDIR":
-            continue
-        if path.is_file():
-            files.append(path)
-    return sorted(files)
 
 
 def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -> FileResult:
@@ -141,30 +126,8 @@ def _run_reads(
         yield from _with_progress((r for chunk in map(read, chunks) for r in chunk), len(tasks), progress)
         return
     with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        done = (r for chunk in _bounded_map(pool, read, chunks, workers * AHEAD) for r in chunk)
+        done = (r for chunk in bounded_map(pool, read, chunks, workers * AHEAD) for r in chunk)
         yield from _with_progress(done, len(tasks), progress)
-
-
-def _bounded_map(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, ahead: int) -> Iterator:
-    """pool.map that keeps at most `ahead` tasks in flight (Executor.map submits everything at once)."""
-    pending: deque[Future] = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-def pool_context() -> multiprocessing.context.BaseContext:
-    """Forkserver with the data modules preloaded: workers fork from a clean, already-warm server.
-
-    Plain fork is unsafe once the parent holds threads (pyarrow, Ray, MLflow); spawn re-imports numpy,
-    pandas and pydicom in every worker, which costs more than a small cohort's whole ingest.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["medtune.data.ingest", "medtune.data.preprocess"])
-    return context
 
 
 def _with_progress(

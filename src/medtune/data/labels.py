@@ -10,16 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from medtune.choices import LABEL_KEYS, SPLIT_NAMES
+from medtune.data.files import scan_files
 from medtune.data.phi import hash_id
 from medtune.errors import DataError
-
-# label_key -> default column name in the labels CSV (path uses ingest.path_column).
-LABEL_KEYS: dict[str, str] = {
-    "path": "path",
-    "sop_instance_uid": "SOPInstanceUID",
-    "patient_id": "PatientID",
-    "study_instance_uid": "StudyInstanceUID",
-}
 
 
 def read_labels(
@@ -31,8 +25,6 @@ def read_labels(
     "folders" means the first folder under raw_dir names the class. With key != "path", the `key`
     column holds the HMAC of the identifier (same key as ingest), never the identifier itself.
     """
-    from medtune.data.ingest import scan_files  # local: ingest imports this module
-
     raw_dir = Path(raw_dir)
     if labels == "folders":
         rels = [f.relative_to(raw_dir) for f in scan_files(raw_dir)]
@@ -53,7 +45,7 @@ def read_labels(
     out["label"] = table[label_column].str.strip().to_numpy()
     if "split" in table.columns:
         out["split"] = table["split"].str.strip().to_numpy()
-        bad = sorted(set(out["split"]) - {"train", "val", "test"})
+        bad = sorted(set(out["split"]) - set(SPLIT_NAMES))
         if bad:
             raise DataError(f"{labels}: column 'split' has {bad[0]!r}; allowed values are train, val, test")
     return _check_rows(out, labels, id_column, label_column)

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medtune.choices import SPLIT_NAMES
 from medtune.errors import DataError
 
-SPLITS = ("train", "val", "test")
 HASH_SIDE = 16  # dHash grid: 16 rows x 17 columns -> 256 bits
 N_EXAMPLES = 5
 CHUNK = 1024  # rows compared at once: 1024 x N uint64 temporaries stay small
@@ -94,7 +94,7 @@ def near_duplicate_pairs(
 
 def _split_rows(splits: dict[str, Any], index: pd.DataFrame) -> pd.DataFrame:
     """Index rows that the split lists, with a `split` column; sample_id as str."""
-    split_of = {str(sid): s for s in SPLITS for sid in splits[s]}
+    split_of = {str(sid): s for s in SPLIT_NAMES for sid in splits[s]}
     rows = index.assign(sample_id=index["sample_id"].astype(str))
     rows = rows[rows["sample_id"].isin(split_of)].reset_index(drop=True)
     return rows.assign(split=rows["sample_id"].map(split_of))
@@ -109,15 +109,15 @@ def _patients_across(rows: pd.DataFrame) -> dict[str, Any]:
 
 def _exact_duplicates(rows: pd.DataFrame) -> dict[str, Any]:
     """Distinct pictures (pixel hashes) in more than one split; pairs per split pair; surplus copies within."""
-    pairs = {f"{a}-{b}": 0 for a, b in combinations(SPLITS, 2)}
+    pairs = {f"{a}-{b}": 0 for a, b in combinations(SPLIT_NAMES, 2)}
     examples: list[dict[str, Any]] = []
     across = within = 0
     # Tally per split, so a hash shared by many images (blank frames) costs no pairwise loop.
     for _, group in rows[rows["pixel_hash"].duplicated(keep=False)].groupby("pixel_hash", sort=True):
-        members = {s: sorted(group.loc[group["split"] == s, "sample_id"]) for s in SPLITS}
+        members = {s: sorted(group.loc[group["split"] == s, "sample_id"]) for s in SPLIT_NAMES}
         within += sum(max(len(m) - 1, 0) for m in members.values())
         across += sum(1 for m in members.values() if m) > 1
-        for a, b in combinations(SPLITS, 2):
+        for a, b in combinations(SPLIT_NAMES, 2):
             pairs[f"{a}-{b}"] += len(members[a]) * len(members[b])
             if members[a] and members[b] and len(examples) < N_EXAMPLES:
                 examples.append({"sample_ids": [members[a][0], members[b][0]], "splits": [a, b]})
@@ -129,7 +129,7 @@ def near_duplicate_table(rows: pd.DataFrame, hashes: np.ndarray, max_distance: i
     """Every cross-split pair within max_distance bits: ids, splits, Hamming distance, exact copy or not."""
     i, j, d = near_duplicate_pairs(hashes, max_distance, groups=rows["split"].to_numpy())
     # Order each pair train -> val -> test so split-pair names read one way.
-    order = rows["split"].map(SPLITS.index).to_numpy()
+    order = rows["split"].map(SPLIT_NAMES.index).to_numpy()
     swap = order[i] > order[j]
     first = rows.iloc[np.where(swap, j, i)].reset_index(drop=True)
     second = rows.iloc[np.where(swap, i, j)].reset_index(drop=True)
@@ -164,7 +164,7 @@ def leakage_report(
         "near_duplicate_max_hamming": int(max_distance),
         "near_duplicate_pairs_across_splits": len(table),
         "near_duplicate_pairs_by_splits": {f"{a}-{b}": int(by_pair.get(f"{a}-{b}", 0))
-                                           for a, b in combinations(SPLITS, 2)},
+                                           for a, b in combinations(SPLIT_NAMES, 2)},
         "near_duplicate_examples": table.head(N_EXAMPLES).to_dict("records"),
         "near_duplicate_seconds": round(time.perf_counter() - started, 3),
     }

@@ -10,25 +10,15 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, apply_windowing, pixel_array
 
-from medtune.data.dicom import RejectedFile, _as_int, _quiet, _safe_get
+from medtune.choices import CHANNELS, WINDOW_PRESETS, WINDOWS
+from medtune.data.header import RejectedFile, as_int, quiet, safe_get
 
-# (center, width) in modality units (HU for CT): the usual radiology reading windows.
-PRESETS: dict[str, tuple[float, float]] = {
-    "lung": (-600.0, 1500.0),
-    "mediastinum": (50.0, 350.0),
-    "soft_tissue": (40.0, 400.0),
-    "bone": (400.0, 1800.0),
-    "brain": (40.0, 80.0),
-    "liver": (60.0, 160.0),
-}
-WINDOWS = ("header", "percentile", "minmax", *PRESETS)
-CHANNELS = (1, 3)
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
 
 
 def n_frames(ds: Dataset) -> int:
     """NumberOfFrames, 1 when absent or malformed."""
-    return max(_as_int(_safe_get(ds, "NumberOfFrames", 1)), 1)
+    return max(as_int(safe_get(ds, "NumberOfFrames", 1)), 1)
 
 
 def _frame(ds: Dataset, frame: int | None = None) -> np.ndarray:
@@ -38,7 +28,7 @@ def _frame(ds: Dataset, frame: int | None = None) -> np.ndarray:
     if not 0 <= index < frames:
         raise ValueError(f"frame {index} out of range for {frames} frame(s)")
     try:
-        with _quiet():
+        with quiet():
             arr = pixel_array(ds, index=index if frames > 1 else None)
     except Exception as exc:
         raise RejectedFile(_reason_for(exc)) from exc
@@ -60,7 +50,7 @@ def _reason_for(exc: Exception) -> str:
 
 
 def _photometric(ds: Dataset) -> str:
-    return str(_safe_get(ds, "PhotometricInterpretation", "")).strip().upper()
+    return str(safe_get(ds, "PhotometricInterpretation", "")).strip().upper()
 
 
 def _color(ds: Dataset, arr: np.ndarray) -> np.ndarray | None:
@@ -72,7 +62,7 @@ def _color(ds: Dataset, arr: np.ndarray) -> np.ndarray | None:
         arr = apply_color_lut(arr, ds)
         top = 65535.0 if arr.dtype.itemsize > 1 else 255.0
     elif arr.ndim == 3:
-        bits = _as_int(_safe_get(ds, "BitsStored", 0)) or 8 * arr.dtype.itemsize
+        bits = as_int(safe_get(ds, "BitsStored", 0)) or 8 * arr.dtype.itemsize
         top = float(2 ** min(bits, 32) - 1)
     else:
         return None
@@ -99,7 +89,7 @@ def decode_pixels(
     """Float32 (H, W) in [0, 1], bright = dense: decode, modality LUT, window, MONOCHROME1 inversion.
 
     window: "header" (VOI LUT or WindowCenter/Width; percentile clipping if the header has none),
-    "percentile", "minmax", or a PRESETS name (lung, bone, ...: a fixed window in modality units).
+    "percentile", "minmax", or a WINDOW_PRESETS name (lung, bone, ...: a fixed window in modality units).
     Constant images give zeros, never NaN. `frame` None = the middle frame.
     """
     if window not in WINDOWS:
@@ -112,8 +102,8 @@ def window_values(
 ) -> np.ndarray:
     """Window modality values to float32 [0, 1] and apply MONOCHROME1 / INVERSE presentation."""
     scaled = _header_window(values, ds) if window == "header" else None
-    if window in PRESETS:
-        center, width = PRESETS[window]
+    if window in WINDOW_PRESETS:
+        center, width = WINDOW_PRESETS[window]
         scaled = _scale(values, center - width / 2, center + width / 2)
     if scaled is None and window != "minmax":
         lo, hi = np.percentile(_subsample(values), percentiles)
@@ -125,7 +115,7 @@ def window_values(
     # MONOCHROME1 stores dense tissue as low values. Windows in the header are defined on stored
     # values, so invert after windowing: every image then reads bright = dense, as MONOCHROME2 does.
     # PresentationLUTShape INVERSE asks for the same flip; on MONOCHROME1 it restates it (no double flip).
-    shape = str(_safe_get(ds, "PresentationLUTShape", "")).upper()
+    shape = str(safe_get(ds, "PresentationLUTShape", "")).upper()
     if _photometric(ds) == "MONOCHROME1" or shape == "INVERSE":
         scaled = 1.0 - scaled
     return scaled.astype(np.float32)
@@ -164,8 +154,8 @@ def _header_window(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
     if not has_header_window(ds):
         return None
     try:
-        with _quiet():
-            lut = _safe_get(ds, "VOILUTSequence", None)
+        with quiet():
+            lut = safe_get(ds, "VOILUTSequence", None)
             if lut and "LUTDescriptor" in lut[0] and "LUTData" in lut[0]:
                 entries, first, _bits = lut[0].LUTDescriptor
                 # Map the LUT's first and last inputs to learn its output range.

@@ -16,13 +16,15 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from medtune.data.dicom import RejectedFile, read_dicom
-from medtune.data.ingest import _bounded_map, pool_context
-from medtune.data.pixels import CHANNELS, WINDOWS, decode_channels
-from medtune.errors import DataError
+from medtune.choices import CHANNELS, FRAME_POLICIES, WINDOWS
+from medtune.config import ParamSpec, PreprocessCfg, TrainCfg, largest
+from medtune.data.dicom import read_dicom
+from medtune.data.files import bounded_map, pool_context
+from medtune.data.header import RejectedFile
+from medtune.data.pixels import decode_channels
+from medtune.errors import ConfigError, DataError
 
 INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
-FRAME_POLICIES = ("middle", "all")
 CHUNK = 16
 
 
@@ -145,7 +147,7 @@ def _decode_all(
             yield from load(chunk)
         return
     with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        for done in _bounded_map(pool, load, chunks, workers * 4):
+        for done in bounded_map(pool, load, chunks, workers * 4):
             yield from done
 
 
@@ -155,3 +157,18 @@ def _load_chunk(
 ) -> list[tuple[np.ndarray | None, str]]:
     """Pool entry point (module level so it pickles): one chunk of (path, frame) samples."""
     return [load_sample(raw_dir / rel, size, window, percentiles, channels, frame) for rel, frame in tasks]
+
+
+def resolve_settings(cfg: PreprocessCfg, train: TrainCfg, space: tuple[ParamSpec, ...], fingerprint: dict) -> dict:
+    """The preprocessing settings to apply: `cfg` with every `auto` replaced by the fingerprint's recommendation."""
+    recommended = fingerprint.get("recommended", {})
+    size = recommended.get("image_size") if cfg.image_size == "auto" else cfg.image_size
+    window = recommended.get("window") if cfg.window == "auto" else cfg.window
+    if size is None or window is None:
+        raise ConfigError("params.yaml: preprocess: `auto` needs reports/ingest/fingerprint.json; run ingest")
+    depth = int(largest("depth", train, space))
+    if 2**depth > size:
+        raise ConfigError(f"params.yaml: preprocess.image_size: auto chose {size}px, too small for depth "
+                          f"{depth}; set image_size to at least {2**depth}")
+    return {"image_size": int(size), "window": window, "percentiles": list(cfg.percentiles),
+            "channels": cfg.channels, "frames": cfg.frames}

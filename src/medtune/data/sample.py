@@ -16,10 +16,10 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from medtune.choices import SPLIT_NAMES
 from medtune.errors import DataError
 
 VENDORS = ("Acme Imaging", "Borealis Medical", "Corvid Systems")  # invented names, no real vendor
-SPLITS = ("train", "val", "test")
 
 
 def write_dicom(
@@ -84,7 +84,7 @@ def write_from_npz(npz: Path, out_dir: Path, labels_csv: Path, limit: int | None
     named = Path(npz).stem == "pneumoniamnist"
     rows: list[tuple[str, str, str]] = []
     with data:
-        for split in SPLITS:
+        for split in SPLIT_NAMES:
             if f"{split}_images" not in data.files:
                 raise DataError(f"{npz}: no array '{split}_images'")
             images, labels = data[f"{split}_images"], data[f"{split}_labels"].reshape(-1)

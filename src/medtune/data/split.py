@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medtune.choices import SPLIT_NAMES
 from medtune.config import SplitCfg
 from medtune.data.fixed_split import fixed_split
 from medtune.data.grouping import (
@@ -24,24 +25,13 @@ from medtune.data.grouping import (
     split_by_group,
 )
 from medtune.errors import ConfigError, DataError
-
-SPLITS = ("train", "val", "test")
-METHODS = ("auto", "grouped")
-
-
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ConfigError(
-            f"params.yaml: split: val_fraction={val_fraction}, test_fraction={test_fraction}: "
-            "each must be in (0, 1) and their sum < 1"
-        )
+from medtune.jsonio import write_json
 
 
 def split_by_patient(
     index: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, list[str]]:
     """Split sample_ids so no patient spans two splits, stratified by each patient's majority label."""
-    _check_fractions(val_fraction, test_fraction)
     check_index(index)
     fractions = {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
     return split_by_group(index, link_groups(index, index["patient_key"]), fractions, seed)
@@ -50,7 +40,7 @@ def split_by_patient(
 def _counts(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, dict[str, Any]]:
     rows = index.set_index(index["sample_id"].astype(str))
     out = {}
-    for s in SPLITS:
+    for s in SPLIT_NAMES:
         part = rows.loc[splits[s]]
         by_label = part["label"].astype(str).value_counts().sort_index()
         out[s] = {
@@ -76,8 +66,6 @@ def make_splits(
     the index's `split` column); otherwise groups (patient or site, joined through identical pictures and
     the near-duplicate `links`, index row pairs) are kept whole, optionally leaving one site out as test.
     """
-    if cfg.method not in METHODS:
-        raise ConfigError(f"params.yaml: split.method: {cfg.method!r} is not one of {', '.join(METHODS)}")
     source = None if cfg.method == "grouped" else ("fixed_file" if fixed is not None else
                                                    "fixed" if "split" in index.columns else None)
     if source and (cfg.holdout_site is not None or cfg.group_by != "patient"):
@@ -95,7 +83,7 @@ def make_splits(
     return {
         "method": method,
         "seed": seed,
-        "fractions": {s: round(len(splits[s]) / total, 4) for s in SPLITS},
+        "fractions": {s: round(len(splits[s]) / total, 4) for s in SPLIT_NAMES},
         "counts": _counts(splits, index),
         **splits,
     }
@@ -103,7 +91,6 @@ def make_splits(
 
 def _grouped(index: pd.DataFrame, cfg: SplitCfg, seed: int,
              links: tuple[np.ndarray, np.ndarray] | None) -> dict[str, list[str]]:
-    _check_fractions(cfg.val_fraction, cfg.test_fraction)
     check_index(index)
     if cfg.group_by == "patient":
         groups = link_groups(index, index["patient_key"], links)
@@ -129,10 +116,10 @@ def _pairs_within(groups: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _id_lists(splits: dict[str, Any]) -> dict[str, list[str]]:
     """The train/val/test lists of a split dict, or DataError when one is missing or not a list."""
-    bad = [s for s in SPLITS if not isinstance(splits.get(s), list)]
+    bad = [s for s in SPLIT_NAMES if not isinstance(splits.get(s), list)]
     if bad:
         raise DataError(f"split file needs a list of sample ids under {', '.join(bad)}")
-    return {s: [str(x) for x in splits[s]] for s in SPLITS}
+    return {s: [str(x) for x in splits[s]] for s in SPLIT_NAMES}
 
 
 def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
@@ -140,7 +127,7 @@ def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
     require_columns(index, ("sample_id", "patient_key"))
     lists = _id_lists(splits)
     split_of: dict[str, str] = {}
-    for s in SPLITS:
+    for s in SPLIT_NAMES:
         if not lists[s]:
             raise DataError(f"split file: the {s} split is empty")
         for sid in lists[s]:
@@ -149,7 +136,7 @@ def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
                 raise DataError(f"split file: sample {sid!r} is listed {where} {s}")
             split_of[sid] = s
     patient_of = dict(zip(index["sample_id"].astype(str), index["patient_key"].astype(str)))
-    unknown = [sid for s in SPLITS for sid in lists[s] if sid not in patient_of]
+    unknown = [sid for s in SPLIT_NAMES for sid in lists[s] if sid not in patient_of]
     if unknown:
         raise DataError(f"split file: sample {unknown[0]!r} is not in the index ({len(unknown)} unknown ids)")
     missing = [sid for sid in patient_of if sid not in split_of]
@@ -158,7 +145,7 @@ def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
             f"split file: sample {missing[0]!r} is in no split ({len(missing)} index samples missing)"
         )
     first_seen: dict[str, tuple[str, str]] = {}
-    for s in SPLITS:
+    for s in SPLIT_NAMES:
         for sid in lists[s]:
             key = patient_of[sid]
             other_split, other_sid = first_seen.setdefault(key, (s, sid))
@@ -181,9 +168,7 @@ def split_hash(splits: dict[str, Any]) -> str:
 
 def write_splits(splits: dict[str, Any], path: Path) -> None:
     """Write the split file as indented JSON (one id per line) so it can be edited and diffed by hand."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(splits, indent=1) + "\n")
+    write_json(Path(path), splits, sort_keys=False)
 
 
 def load_splits(path: Path) -> dict[str, Any]:

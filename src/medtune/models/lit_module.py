@@ -15,16 +15,9 @@ from torch import nn
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, MulticlassAccuracy, MulticlassAUROC
 
+from medtune.choices import OPTIMIZERS
+from medtune.models.inference import probs_from_logits
 from medtune.models.nets import NetSpec, build_net, freeze_blocks
-
-OPTIMIZER_NAMES = ("sgd", "sgd_momentum", "rmsprop", "adagrad", "adam", "adamw")
-
-
-def probs_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """(N,) positive-class probability for a one-logit head, (N, C) softmax otherwise."""
-    if logits.shape[1] == 1:
-        return torch.sigmoid(logits[:, 0])
-    return torch.softmax(logits, dim=1)
 
 
 def make_optimizer(
@@ -43,7 +36,7 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; one of {', '.join(OPTIMIZER_NAMES)}")
+    raise ValueError(f"unknown optimizer {name!r}; one of {', '.join(OPTIMIZERS)}")
 
 
 class LitClassifier(pl.LightningModule):
@@ -69,8 +62,8 @@ class LitClassifier(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         spec = NetSpec(**net)
-        if optimizer not in OPTIMIZER_NAMES:
-            raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_NAMES)}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZERS)}")
         self.net = build_net(spec)
         self.binary = spec.num_outputs == 1
         num_classes = 2 if self.binary else spec.num_outputs

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
     "elu": nn.ELU,
@@ -39,7 +39,7 @@ class NetSpec:
 
 def conv_block(c_in: int, c_out: int, activation: str) -> nn.Sequential:
     """Two 3x3 convs with batch norm, then a 2x2 max-pool that halves the image."""
-    act = ACTIVATIONS[activation]
+    act = ACTIVATION_MODULES[activation]
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
         nn.BatchNorm2d(c_out),
@@ -56,7 +56,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, activation: str) -> None:
         super().__init__()
-        act = ACTIVATIONS[activation]
+        act = ACTIVATION_MODULES[activation]
         self.body = nn.Sequential(
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), act(),
             nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
@@ -72,8 +72,8 @@ class ConvNet(nn.Module):
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
-        if spec.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {spec.activation!r}; one of {', '.join(ACTIVATIONS)}")
+        if spec.activation not in ACTIVATION_MODULES:
+            raise ValueError(f"unknown activation {spec.activation!r}; one of {', '.join(ACTIVATION_MODULES)}")
         widths = [spec.width * 2**i for i in range(spec.depth)]
         blocks, c_in = [], spec.in_channels
         for c_out in widths:

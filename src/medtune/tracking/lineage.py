@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -9,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from medtune import paths
+from medtune.config import Params
 
 # Files `dvc repro` itself rewrites: their changes are pipeline outputs, not an unrecorded code edit.
 _NOT_DIRTY = (":(exclude)dvc.lock", ":(exclude,glob)**/.gitignore", ":(exclude,glob)**/*.dvc")
@@ -86,3 +90,16 @@ def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc
         tags["medtune.lineage_note"] = ("dvc.lock's ingest entry is missing or stale (stage run outside "
                                         "`dvc repro`?): data hash unknown")
     return tags
+
+
+def version_tags(params: Params, best: dict, shash: str, threshold: float, val_metrics: dict) -> dict[str, str]:
+    """Lineage of one model version: code, data, split, params, sweep, trial and validation numbers."""
+    upstream = {k: dataclasses.asdict(getattr(params, k)) for k in ("ingest", "preprocess", "split", "search")}
+    upstream |= {"train": best["train"], "seed": params.base.seed}
+    splits_current = lock_is_current("split", str(paths.SPLITS))
+    return {**lineage_tags(shash, upstream),
+            "medtune.splits_md5": dvc_dep_hash("split", str(paths.SPLITS)) if splits_current else "unknown",
+            "medtune.sweep_run_id": best["sweep_run_id"], "medtune.trial_id": best["trial_id"],
+            "medtune.trial_params": json.dumps(best.get("config", {}), sort_keys=True, default=str)[:4000],
+            "medtune.threshold": f"{threshold:.6f}",
+            **{f"medtune.val_{k}": f"{v:.6f}" for k, v in val_metrics.items() if isinstance(v, float)}}

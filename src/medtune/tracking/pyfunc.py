@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medtune.models.nets import NetSpec, build_net
+from medtune.jsonio import write_json
+from medtune.models.inference import load_net, predict_proba
 
 WEIGHTS = "weights.pt"
 META = "meta.json"
@@ -30,7 +31,7 @@ def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str
     """Write the two artifacts a MedtuneClassifier loads; returns the pyfunc `artifacts` mapping."""
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, out_dir / WEIGHTS)
-    (out_dir / META).write_text(json.dumps({"format": FORMAT, "net": net, **meta}, indent=1, sort_keys=True))
+    write_json(out_dir / META, {"format": FORMAT, "net": net, **meta})
     return {"weights": str(out_dir / WEIGHTS), "meta": str(out_dir / META)}
 
 
@@ -43,23 +44,6 @@ def predictions_frame(prob: np.ndarray, class_names: list[str], threshold: float
         frame = pd.DataFrame({f"prob_{c}": prob[:, i] for i, c in enumerate(class_names)})
         frame["predicted"] = [class_names[i] for i in prob.argmax(axis=1)]
     return frame
-
-
-def load_net(net: dict, state_dict: dict) -> torch.nn.Module:
-    """The trained network from its NetSpec fields and weights, in eval mode (as train.load_net)."""
-    model = build_net(NetSpec(**net))
-    model.load_state_dict(state_dict)
-    return model.eval()
-
-
-@torch.no_grad()
-def predict_proba(net: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N,) sigmoid of a one-logit head or (N, K) softmax, as train.predict_proba (tested equal)."""
-    chunks = []
-    for i in range(0, len(x), batch_size):
-        logits = net(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32)))
-        chunks.append(torch.sigmoid(logits[:, 0]) if logits.shape[1] == 1 else torch.softmax(logits, dim=1))
-    return torch.cat(chunks).numpy() if chunks else np.empty((0,), dtype=np.float32)
 
 
 class MedtuneClassifier(mlflow.pyfunc.PythonModel):

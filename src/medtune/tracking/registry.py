@@ -1,4 +1,4 @@
-"""Model registry: log the best trial as a pyfunc, register it, and move aliases through a gate.
+"""Model registry: log the best trial as a pyfunc, register it, move aliases through a gate, load it back.
 
 Aliases (`champion`, `challenger`), never the deprecated stages. An alias forgets where it pointed
 before, so every move is also written down three ways: a JSON log on the registered model (latest
@@ -17,12 +17,17 @@ from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
-from medtune.tracking.pyfunc import FORMAT, MedtuneClassifier
+from medtune.config import RegistryCfg
+from medtune.errors import MedtuneError
+from medtune.jsonio import write_json
+from medtune.models.inference import predict_proba
+from medtune.tracking.pyfunc import FORMAT, MedtuneClassifier, predictions_frame
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+GATE_METRIC = "auroc"  # threshold-free, so the gate does not depend on the threshold promote also picks
 HISTORY_TAG = "medtune.alias_history"
 FORMAT_TAG = "medtune.format"
 # Registered-model tag values are VARCHAR(5000) on a Postgres-backed server: keep the log below that.
@@ -163,5 +168,88 @@ def _append_history(client: MlflowClient, model_name: str, moves: list[tuple[str
 
 
 def write_promotion(promotion: Promotion, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(promotion), indent=1, sort_keys=True) + "\n")
+    write_json(path, asdict(promotion))
+
+
+def register_and_gate(client: MlflowClient, run_id: str, cfg: RegistryCfg, artifacts: dict[str, str], net: Any,
+                      example: Any, meta: dict[str, Any], tags: dict[str, str], val_metrics: dict[str, Any],
+                      shash: str, out: Path) -> Promotion:
+    """Log and register the model under the promote run, gate the champion alias, record the decision."""
+    value = val_metrics[GATE_METRIC]
+    example_out = predictions_frame(predict_proba(net, example), meta["class_names"], meta["threshold"])
+    description = (f"trial {tags['medtune.trial_id']} of sweep {tags['medtune.sweep_run_id']}: val {GATE_METRIC} "
+                   f"{value:.4f} on split {shash}, threshold {meta['threshold']:.3f}")
+    version = log_and_register(cfg.model_name, run_id, artifacts, example, example_out, tags, description)
+    decision = promote(cfg.model_name, version, GATE_METRIC, value, shash, cfg.min_delta,
+                       on_new_split=cfg.on_new_split)
+    decision.lineage = {k.removeprefix("medtune."): v for k, v in tags.items() if not k.startswith("medtune.val_")}
+    write_promotion(decision, out)
+    client.set_tag(run_id, "medtune.model_version", version)
+    client.set_tag(run_id, "medtune.gate", "champion" if decision.promoted else "challenger")
+    client.log_artifact(run_id, str(out))
+    return decision
+
+
+# Loading: only versions medtune registered, checked by tag before download and by meta.json after.
+@dataclass
+class LoadedModel:
+    """A pyfunc this pipeline registered, with its meta.json and where it came from."""
+
+    model: Any
+    meta: dict[str, Any]
+    uri: str
+    version: str | None
+
+
+def _registered_version(uri: str) -> str | None:
+    """For models:/name@alias or models:/name/N: check the version is tagged as ours; its number."""
+    if not uri.startswith("models:/"):
+        return None
+    name, sep, alias = uri.removeprefix("models:/").partition("@")
+    client = MlflowClient()
+    try:
+        if sep:
+            found = client.get_model_version_by_alias(name, alias)
+        elif "/" in name and name.rsplit("/", 1)[1].isdigit():
+            found = client.get_model_version(*name.rsplit("/", 1))
+        else:
+            return None
+    except MlflowException:
+        raise MedtuneError(f"{uri}: no such registered model version or alias at {client.tracking_uri}; "
+                           "run the promote stage (dvc repro) or pass --model") from None
+    if found.tags.get(FORMAT_TAG) != FORMAT:
+        raise MedtuneError(f"{uri}: v{found.version} was not registered by medtune ({FORMAT_TAG}="
+                           f"{found.tags.get(FORMAT_TAG)!r}, expected {FORMAT!r}); refusing to load it")
+    return str(found.version)
+
+
+def _read_meta(local: Path, uri: str) -> dict[str, Any]:
+    """meta.json of a downloaded model, checked before anything in it is unpickled or imported."""
+    try:
+        conf = Model.load(str(local)).flavors["python_function"]
+        meta = json.loads((local / conf["artifacts"]["meta"]["path"]).read_text())
+    except Exception:  # noqa: BLE001 - any layout other than ours means "not a medtune model"
+        meta = {}
+    if meta.get("format") != FORMAT:
+        raise MedtuneError(f"{uri}: not a medtune model (meta.json format {meta.get('format')!r}, "
+                           f"expected {FORMAT!r}); refusing to load it")
+    return meta
+
+
+def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
+    """Load a model this pipeline registered; anything else is refused before it is loaded."""
+    store = tracking_uri.removeprefix("sqlite:///")
+    if tracking_uri.startswith("sqlite:///") and not Path(store).is_file():  # MLflow would create an empty one
+        raise MedtuneError(f"no MLflow store at {store}; run `dvc repro` here, or pass --tracking-uri "
+                           "(or set MLFLOW_TRACKING_URI)")
+    mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs and artifact downloads read the global URI
+    version = _registered_version(uri)
+    # Fetch the version that was checked, even if the alias moves meanwhile.
+    fetch = f"models:/{uri.removeprefix('models:/').partition('@')[0]}/{version}" if "@" in uri else uri
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=fetch))
+    except (MlflowException, OSError) as exc:
+        raise MedtuneError(f"{uri}: cannot be downloaded from {tracking_uri} "
+                           f"({str(exc).splitlines()[0][:200]})") from None
+    meta = _read_meta(local, uri)
+    return LoadedModel(mlflow.pyfunc.load_model(str(local)), meta, uri, version)

@@ -27,7 +27,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from medtune.config import SearchCfg, TrainCfg
+from medtune.config import SearchCfg, TrainCfg, largest
 from medtune.data.datamodule import TrainData
 from medtune.errors import MedtuneError
 from medtune.tracking.sweep_log import SweepLogger
@@ -184,15 +184,6 @@ class Trainable:
         return tune.with_resources(fn, {"cpu": self.search.cpus_per_trial, "gpu": self.search.gpus_per_trial})
 
 
-def max_epochs(base: TrainCfg, search: SearchCfg) -> int:
-    """ASHA's max_t: the most epochs any trial can ask for."""
-    epochs = [base.epochs]
-    for spec in search.space:
-        if spec.name == "epochs":
-            epochs.append(int(spec.high) if spec.choices is None else int(max(spec.choices)))
-    return max(epochs)
-
-
 STRATEGIES = ("tpe_asha", "random")
 
 
@@ -209,7 +200,7 @@ def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Call
                    if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
     searcher = OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}",
                             mode=search.mode, sampler=sampler)
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=max_epochs(base, search),
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=int(largest("epochs", base, search.space)),
                                grace_period=search.grace_period, reduction_factor=search.reduction_factor)
                  if strategy == "tpe_asha" else tune.schedulers.FIFOScheduler())
     return tune.Tuner(

@@ -9,7 +9,9 @@ import pydicom
 import pytest
 from pydicom.uid import BasicTextSRStorage
 
-from medtune.data.dicom import RejectedFile, decode_pixels, header_fields, read_dicom
+from medtune.data.dicom import header_fields, read_dicom
+from medtune.data.header import RejectedFile
+from medtune.data.pixels import decode_pixels
 from medtune.data.sample import write_dicom
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from medtune.config import load_params
 from medtune.data.ingest import ingest
+from medtune.data.preprocess import resolve_settings
 from medtune.data.sample import write_dicom
 from medtune.errors import ConfigError
-from medtune.stages.preprocess import resolve
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,6 +36,9 @@ def test_fingerprint_summarises_the_cohort(tiny_cohort: tuple[Path, Path], hmac_
 
 
 def test_auto_settings_resolve_from_the_fingerprint() -> None:
+    def resolve(params, fingerprint):
+        return resolve_settings(params.preprocess, params.train, params.search.space, fingerprint)
+
     params = load_params(ROOT / "params.yaml", {"preprocess.image_size": "auto", "preprocess.window": "auto"})
     fp = {"recommended": {"image_size": 128, "window": "percentile"}}
     assert resolve(params, fp) == {"image_size": 128, "window": "percentile", "percentiles": [0.5, 99.5],

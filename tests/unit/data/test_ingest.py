@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from pydicom.uid import BasicTextSRStorage, generate_uid
 
-from medtune.data.ingest import REJECT_REASONS, ingest, read_labels, scan_files
+from medtune.data.files import scan_files
+from medtune.data.ingest import REJECT_REASONS, ingest
+from medtune.data.labels import read_labels
 from medtune.data.phi import hash_id
 from medtune.data.sample import write_dicom
 from medtune.errors import DataError

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medtune.choices import WINDOW_PRESETS
 from medtune.data.dicom import header_fields, read_dicom
-from medtune.data.pixels import PRESETS, decode_channels, decode_pixels
+from medtune.data.pixels import decode_channels, decode_pixels
 from medtune.data.sample import write_dicom
 
 
@@ -25,7 +26,7 @@ def hu_ramp(tmp_path: Path) -> Path:
 def test_presets_window_in_hounsfield_units(tmp_path: Path, preset: str) -> None:
     out = decode_pixels(read_dicom(hu_ramp(tmp_path)), window=preset)
     hu = np.linspace(-1000, 1000, 21)
-    center, width = PRESETS[preset]
+    center, width = WINDOW_PRESETS[preset]
     expected = np.clip((hu - (center - width / 2)) / width, 0, 1)
     np.testing.assert_allclose(out[0], expected, atol=1e-6)
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from medtune.config import OPTIMIZERS
+from medtune.choices import OPTIMIZERS
 from medtune.models.lit_module import LitClassifier, make_optimizer
 from medtune.models.nets import NetSpec
 

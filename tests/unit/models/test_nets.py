@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medtune.config import ACTIVATIONS
+from medtune.choices import ACTIVATIONS
 from medtune.models.nets import NetSpec, build_net
 
 
@@ -37,3 +37,9 @@ def test_width_doubles_per_block_and_in_channels_is_honoured() -> None:
 def test_unknown_activation_is_refused() -> None:
     with pytest.raises(ValueError, match="activation"):
         build_net(NetSpec(activation="swishy"))
+
+
+def test_every_allowed_activation_has_a_module() -> None:
+    from medtune.models.nets import ACTIVATION_MODULES
+
+    assert tuple(ACTIVATION_MODULES) == ACTIVATIONS

@@ -15,7 +15,6 @@ from mlflow.tracking import MlflowClient
 from medtune.config import parse_params
 from medtune.errors import ConfigError
 from medtune.models.nets import NetSpec, build_net
-from medtune.tracking import pyfunc
 from medtune.tracking.pyfunc import FORMAT, predictions_frame, write_model_files
 from medtune.tracking.registry import (
     CHALLENGER,
@@ -28,7 +27,6 @@ from medtune.tracking.registry import (
     write_promotion,
 )
 from medtune.tracking.sweep_log import ensure_experiment
-from medtune.train import predict_proba
 
 NAME = "unit-model"
 
@@ -130,15 +128,6 @@ def test_version_is_tagged_loads_by_alias_and_exposes_the_net(store: MlflowClien
     write_promotion(decision, tmp_path / "promotion.json")
     written = json.loads((tmp_path / "promotion.json").read_text())
     assert written["champion"] == version and written["on_new_split"] == "promote"
-
-
-@pytest.mark.parametrize("outputs", [1, 3])
-def test_served_inference_equals_training_inference(outputs: int) -> None:
-    """The pyfunc avoids importing Lightning; its probabilities must still be train.predict_proba's."""
-    torch.manual_seed(0)
-    net = build_net(NetSpec(depth=2, width=4, num_outputs=outputs)).eval()
-    x = np.random.default_rng(1).random((300, 1, 8, 8), dtype=np.float32)  # more than one batch
-    assert np.allclose(pyfunc.predict_proba(net, x), predict_proba(net, x), atol=1e-6)
 
 
 def test_on_new_split_is_validated() -> None:

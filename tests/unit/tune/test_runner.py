@@ -14,8 +14,8 @@ from ray import cloudpickle
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
+from medtune.models.inference import load_net, predict_proba
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
-from medtune.train import load_net, predict_proba
 from medtune.tune.runner import Trainable, best_trial, run_sweep, stop_reason, train_trial
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""Test-report pieces beyond the headline metrics: scoring at the stored threshold and per-group breakdowns.
+"""Per-site breakdown of test predictions: n, positives, AUROC and accuracy per manufacturer and modality.
 
 Everything here takes predictions and a threshold that came with the model (chosen on validation); none of
 it fits anything on the test split.
@@ -12,21 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medtune.evaluate import binary_metrics, bootstrap_auroc_ci, multiclass_metrics
+from medtune.evaluate.metrics import binary_metrics, multiclass_metrics
 from medtune.jsonio import write_json
 
 BREAKDOWN_COLUMNS = ("manufacturer", "modality")
-
-
-def score_test(y: np.ndarray, probs: np.ndarray, patient_keys: list[str], meta: dict[str, Any],
-               n_boot: int, seed: int) -> dict[str, Any]:
-    """Test metrics at the model's stored threshold (`meta["threshold"]`), AUROC CI resampling patients."""
-    if probs.shape[1] != 2:
-        return multiclass_metrics(y, probs)
-    prob, threshold = probs[:, 1], float(meta["threshold"])
-    metrics = binary_metrics(y, prob, threshold)
-    low, high = bootstrap_auroc_ci(y, prob, patient_keys, n_boot, seed)
-    return metrics | {"auroc_ci_low": low, "auroc_ci_high": high, "threshold": threshold}
 
 
 def breakdown(rows: pd.DataFrame, y: np.ndarray, probs: np.ndarray, threshold: float) -> pd.DataFrame:

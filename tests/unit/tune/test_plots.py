@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from medtune.config import ParamSpec
-from medtune.tune.report import write_report
+from medtune.tune.plots import write_sweep_plots
 
 SPACE = (ParamSpec("lr", low=1e-4, high=1e-1, log=True), ParamSpec("dropout", low=0.0, high=0.5),
          ParamSpec("optimizer", choices=("adam", "sgd")))
@@ -33,7 +33,7 @@ def sweep(n: int = 24) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
 
 def test_report_files_and_importance(tmp_path: Path) -> None:
     board, history = sweep()
-    files = write_report(board, history, SPACE, "val_auroc", "max", tmp_path)
+    files = write_sweep_plots(board, history, SPACE, "val_auroc", "max", tmp_path)
     assert {f.name for f in files} == {"history.png", "parallel.png", "importance.png", "curves.png",
                                         "importance.json"}
     assert all(f.stat().st_size > 1000 for f in files if f.suffix == ".png")
@@ -45,5 +45,5 @@ def test_report_files_and_importance(tmp_path: Path) -> None:
 def test_report_survives_failed_trials(tmp_path: Path) -> None:
     board, history = sweep(4)
     board.loc[0, "best_val_auroc"] = float("nan")  # an OOM trial
-    write_report(board, history, SPACE, "val_auroc", "max", tmp_path)
+    write_sweep_plots(board, history, SPACE, "val_auroc", "max", tmp_path)
     assert (tmp_path / "history.png").is_file()

@@ -1,24 +1,14 @@
-"""Unit tests for metrics, the patient bootstrap, the test-once ledger and report plots."""
+"""Metrics: thresholds, binary/multi-class metrics, the patient bootstrap."""
 
 from __future__ import annotations
 
-import getpass
 import math
-import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from medtune.errors import DataError, TestSetLockedError
-from medtune.evaluate import (
-    TestLedger,
-    binary_metrics,
-    bootstrap_auroc_ci,
-    choose_threshold,
-    multiclass_metrics,
-    write_plots,
-)
+from medtune.errors import DataError
+from medtune.evaluate.metrics import binary_metrics, bootstrap_auroc_ci, choose_threshold, multiclass_metrics
 
 # 4 positives, 6 negatives; at threshold 0.5: tp=3 fn=1 fp=1 tn=5
 Y_HAND = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
@@ -122,74 +112,10 @@ def test_bootstrap_ignores_copies_inside_a_patient() -> None:
     assert bootstrap_auroc_ci(y3, p3, np.arange(len(y3)), 200, seed=2) != pytest.approx(one_per_image)
 
 
-def test_ledger_refuses_second_scoring_and_names_the_time(tmp_path) -> None:
-    ledger = TestLedger(tmp_path / "reports" / "test_ledger.json")
-    ledger.check("cxr", 3, "abc123")
-    first = ledger.record("cxr", 3, "abc123", {"auroc": np.float64(0.91)})
-    reopened = TestLedger(tmp_path / "reports" / "test_ledger.json")  # state lives in the file
-    expected = f"abc123 was already scored for cxr v3 at {first['scored_at']} by {getpass.getuser()}"
-    with pytest.raises(TestSetLockedError, match=re.escape(expected)):
-        reopened.check("cxr", "3", "abc123")
-    with pytest.raises(TestSetLockedError, match="--rescore --reason"):
-        reopened.record("cxr", 3, "abc123", {"auroc": 0.5})
-    reopened.check("cxr", 4, "abc123")  # another version or split is a fresh scoring
-    reopened.check("cxr", 3, "def456")
-    assert reopened.entries() == [first] and first["metrics"] == {"auroc": 0.91}
-
-
-def test_ledger_rescore_needs_reason_and_keeps_history(tmp_path) -> None:
-    ledger = TestLedger(tmp_path / "ledger.json")
-    first = ledger.record("cxr", 1, "abc", {"auroc": 0.9})
-    for empty in ("", "   "):
-        with pytest.raises(TestSetLockedError, match="non-empty --reason"):
-            ledger.record("cxr", 1, "abc", {"auroc": 0.8}, rescore_reason=empty)
-    second = ledger.record("cxr", 1, "abc", {"auroc": 0.8}, rescore_reason="labels corrected in 12 cases")
-    assert ledger.entries() == [first, second]
-    assert (first["rescore_reason"], second["rescore_reason"]) == (None, "labels corrected in 12 cases")
-    with pytest.raises(TestSetLockedError):
-        ledger.check("cxr", 1, "abc")
-
-
-def test_ledger_unreadable_file_is_a_data_error(tmp_path) -> None:
-    path = tmp_path / "ledger.json"
-    path.write_text("{not json")
-    with pytest.raises(DataError, match="test ledger is unreadable"):
-        TestLedger(path).entries()
-
-
-def test_write_plots_files_and_columns(tmp_path) -> None:
-    paths = write_plots(Y_HAND, P_HAND, 0.5, tmp_path / "plots")
-    assert set(paths) == {
-        "roc.csv",
-        "confusion.csv",
-        "calibration.csv",
-        "roc.png",
-        "confusion.png",
-        "calibration.png",
-    }
-    for name, path in paths.items():
-        assert path.exists() and path.parent == tmp_path / "plots"
-        if name.endswith(".png"):
-            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    roc = pd.read_csv(paths["roc.csv"])
-    assert list(roc.columns) == ["fpr", "tpr"]
-    assert roc.iloc[0].tolist() == [0.0, 0.0] and roc.iloc[-1].tolist() == [1.0, 1.0]
-    confusion = pd.read_csv(paths["confusion.csv"])
-    assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 10
-    assert pd.crosstab(confusion["actual"], confusion["predicted"]).to_numpy().tolist() == [[5, 1], [1, 3]]
-    calibration = pd.read_csv(paths["calibration.csv"])
-    assert list(calibration.columns) == ["bin", "mean_predicted", "fraction_positive"]
-    # bin 9 holds only 0.9 (positive); bin 4 holds 0.4 and 0.45 (both negative)
-    rows = calibration.set_index("bin")
-    assert rows.loc[9].tolist() == [pytest.approx(0.9), 1.0]
-    assert rows.loc[4].tolist() == [pytest.approx(0.425), 0.0]
-    assert 5 not in rows.index  # empty bins are left out
-
-
 def test_bootstrap_auroc_matches_sklearn_with_ties() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from medtune.evaluate import _fast_auroc
+    from medtune.evaluate.metrics import _fast_auroc
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)

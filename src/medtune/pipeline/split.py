@@ -8,7 +8,7 @@ import pandas as pd
 
 from medtune import paths
 from medtune.config import Params
-from medtune.data.fixed_split import fixed_assignment, read_fixed_file
+from medtune.data.fixed_split import fixed_from_file
 from medtune.data.leakage import hash_image_rows, leakage_problems, leakage_report, near_duplicate_pairs
 from medtune.data.split import make_splits, split_hash, validate_splits, write_splits
 from medtune.errors import DataError
@@ -23,7 +23,8 @@ def run(params: Params) -> None:
     started = time.perf_counter()
     hashes = hash_image_rows(paths.IMAGES, index["row"].to_numpy())
     hash_seconds = time.perf_counter() - started
-    fixed, unmatched = _fixed(index, cfg.fixed_file) if cfg.fixed_file and cfg.method == "auto" else (None, 0)
+    use_file = cfg.fixed_file and cfg.method == "auto"
+    fixed, unmatched = fixed_from_file(index, cfg.fixed_file, paths.MANIFEST) if use_file else (None, 0)
     # Near-duplicate pairs join their patients into one unit, so a grouped split cannot separate them.
     links = near_duplicate_pairs(hashes, cfg.near_duplicate_hamming)[:2]
     splits = make_splits(index, cfg, params.base.seed, fixed=fixed, links=links)
@@ -43,13 +44,3 @@ def run(params: Params) -> None:
           f"{leakage['near_duplicate_seconds']:.2f} s over {len(index)} images)")
     if problems and cfg.strict:
         raise DataError(f"split.strict: {'; '.join(problems)} (see {paths.LEAKAGE}, {NEAR_DUPLICATES})")
-
-
-def _fixed(index: pd.DataFrame, fixed_file: str) -> tuple[pd.Series, int]:
-    """The fixed split file's assignment per index row; paths come from the ingest manifest."""
-    mapping = read_fixed_file(fixed_file)
-    sample_paths = None
-    if paths.MANIFEST.is_file():
-        manifest = pd.read_parquet(paths.MANIFEST, columns=["sample_id", "path"])
-        sample_paths = manifest.set_index(manifest["sample_id"].astype(str))["path"]
-    return fixed_assignment(index, mapping, sample_paths)

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from medtune.config import ParamSpec
+from medtune.jsonio import write_json
 
 
 def _distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
@@ -133,14 +134,14 @@ def plot_curves(board: pd.DataFrame, history: dict[str, pd.DataFrame], metric: s
     return _save(fig, out)
 
 
-def write_report(board: pd.DataFrame, history: dict[str, pd.DataFrame], space: tuple[ParamSpec, ...],
+def write_sweep_plots(board: pd.DataFrame, history: dict[str, pd.DataFrame], space: tuple[ParamSpec, ...],
                  metric: str, mode: str, out_dir: Path) -> list[Path]:
     """All sweep plots plus importance.json; returns the files written (logged to the parent run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     metric_col = f"best_{metric}"
     board = board.assign(started=[_started(history.get(t)) for t in board["trial_id"]])
     importance = param_importance(completed_study(board, space, metric_col, mode))
-    (out_dir / "importance.json").write_text(json.dumps(importance, indent=1) + "\n")
+    write_json(out_dir / "importance.json", importance)
     return [plot_history(board, metric_col, mode, out_dir / "history.png"),
             plot_parallel(board, space, metric_col, out_dir / "parallel.png"),
             plot_importance(importance, out_dir / "importance.png"),

@@ -1,0 +1,140 @@
+"""Rules a parsed Params must satisfy, each failing with one line naming the key and what is allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from medtune.choices import (
+    ACTIVATIONS,
+    FRAME_POLICIES,
+    LABEL_KEYS,
+    MODES,
+    NEW_SPLIT_POLICIES,
+    OPTIMIZERS,
+    PREPROCESS_WINDOWS,
+    SITE_COLUMNS,
+    SPLIT_GROUPS,
+    SPLIT_METHODS,
+)
+from medtune.config.sections import Params
+from medtune.config.space import largest
+from medtune.errors import ConfigError
+
+
+def coerce(value: Any, default: Any, where: str) -> Any:
+    """Accept a value of the default's type (ints for floats, lists for tuples); None only if default is."""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, type(default)) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: expected {type(default).__name__}, got {value!r}")
+
+
+def check_train_values(values: dict[str, Any], where: str) -> None:
+    """Validate train hyperparameter values; shared by train defaults and every search choice/bound."""
+    rules = {
+        "lr": (lambda v: v > 0 and math.isfinite(v), "must be > 0"),
+        "batch_size": (lambda v: v >= 1, "must be >= 1"),
+        "epochs": (lambda v: v >= 1, "must be >= 1"),
+        "dropout": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+        "depth": (lambda v: 1 <= v <= 6, "must be in 1..6 (each block halves the image)"),
+        "width": (lambda v: v >= 1, "must be >= 1"),
+        "activation": (lambda v: v in ACTIVATIONS, f"is not one of {', '.join(ACTIVATIONS)}"),
+        "optimizer": (lambda v: v in OPTIMIZERS, f"is not one of {', '.join(OPTIMIZERS)}"),
+        "momentum": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+        "weight_decay": (lambda v: v >= 0, "must be >= 0"),
+        "augment": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+        "num_workers": (lambda v: v >= 0, "must be >= 0"),
+        "limit_train_batches": (lambda v: v > 0, "must be > 0"),
+        "freeze_blocks": (lambda v: v >= 0, "must be >= 0"),
+        "init_from": (lambda v: v is None or isinstance(v, str), "must be a path or an MLflow model URI"),
+    }
+    for key, value in values.items():
+        if key in rules:
+            ok, why = rules[key]
+            try:
+                good = ok(value)
+            except TypeError:
+                good = False
+            if not good:
+                raise ConfigError(f"{where}.{key}: {value!r} {why}")
+
+
+def validate(p: Params, source: str) -> None:
+    check_train_values(dataclasses.asdict(p.train), f"{source}: train")
+    for spec in p.search.space:
+        where = f"{source}: search.space"
+        if spec.choices is not None:
+            default = getattr(p.train, spec.name)
+            for choice in spec.choices:
+                coerce(choice, default, f"{where}.{spec.name}")  # same type as the train: value
+                check_train_values({spec.name: choice}, where)
+        else:
+            check_train_values({spec.name: spec.low}, where)
+            check_train_values({spec.name: spec.high}, where)
+            if isinstance(getattr(p.train, spec.name), int) and not spec.is_int:
+                raise ConfigError(f"{where}.{spec.name}: integer parameter needs integer low/high")
+    deepest = int(largest("depth", p.train, p.search.space))
+    size = p.preprocess.image_size if p.preprocess.image_size != "auto" else 2**deepest  # auto: checked later
+    checks = [
+        (2**deepest <= size, "preprocess.image_size",
+         f"is too small for depth {deepest} (each conv block halves the image; need >= {2**deepest})"),
+        (p.preprocess.window in PREPROCESS_WINDOWS, "preprocess.window",
+         f"is not one of {', '.join(PREPROCESS_WINDOWS)}"),
+        (size >= 8, "preprocess.image_size", "must be >= 8 (or auto)"),
+        (p.preprocess.channels in (1, 3), "preprocess.channels", "must be 1 or 3"),
+        (p.preprocess.frames in FRAME_POLICIES, "preprocess.frames", f"is not one of {', '.join(FRAME_POLICIES)}"),
+        (p.ingest.label_key in LABEL_KEYS, "ingest.label_key", f"is not one of {', '.join(LABEL_KEYS)}"),
+        (len(p.preprocess.percentiles) == 2 and 0 <= p.preprocess.percentiles[0]
+         < p.preprocess.percentiles[1] <= 100, "preprocess.percentiles", "must be [low, high] within 0..100"),
+        (p.split.method in SPLIT_METHODS, "split.method", f"is not one of {', '.join(SPLIT_METHODS)}"),
+        (0 < p.split.val_fraction < 1, "split.val_fraction", "must be in (0, 1)"),
+        (0 < p.split.test_fraction < 1, "split.test_fraction", "must be in (0, 1)"),
+        (p.split.val_fraction + p.split.test_fraction < 1, "split", "val_fraction + test_fraction must be < 1"),
+        (p.split.group_by in SPLIT_GROUPS, "split.group_by", f"is not one of {', '.join(SPLIT_GROUPS)}"),
+        (p.split.site_column in SITE_COLUMNS, "split.site_column", f"is not one of {', '.join(SITE_COLUMNS)}"),
+        (p.split.holdout_site is None or isinstance(p.split.holdout_site, str), "split.holdout_site",
+         "must be a site name (a value of split.site_column) or null"),
+        (p.split.fixed_file is None or isinstance(p.split.fixed_file, str), "split.fixed_file",
+         "must be a path to a CSV/JSON split file or null"),
+        (0 <= p.split.near_duplicate_hamming <= 64, "split.near_duplicate_hamming",
+         "must be in 0..64 (bits of the 256-bit image hash)"),
+        (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
+        (p.search.num_samples >= 1, "search.num_samples", "must be >= 1"),
+        (p.search.max_concurrent_trials >= 1, "search.max_concurrent_trials", "must be >= 1"),
+        (p.search.mode in MODES, "search.mode", "must be max or min"),
+        (p.search.cpus_per_trial > 0, "search.cpus_per_trial", "must be > 0"),
+        (p.search.gpus_per_trial >= 0, "search.gpus_per_trial", "must be >= 0"),
+        (p.search.grace_period >= 1, "search.grace_period", "must be >= 1"),
+        (p.search.reduction_factor >= 2, "search.reduction_factor", "must be >= 2"),
+        (p.search.max_failures >= 0, "search.max_failures", "must be >= 0"),
+        (p.search.time_budget_s >= 0, "search.time_budget_s", "must be >= 0 (0: no limit)"),
+        (p.search.keep_checkpoints >= 1, "search.keep_checkpoints", "must be >= 1"),
+        (p.test.bootstrap >= 0, "test.bootstrap", "must be >= 0"),
+        (0 <= p.test.gradcam_cases <= 16, "test.gradcam_cases", "must be in 0..16"),
+        (bool(p.registry.model_name.strip()), "registry.model_name", "must not be empty"),
+        (p.registry.min_delta >= 0, "registry.min_delta", "must be >= 0"),
+        (p.registry.on_new_split in NEW_SPLIT_POLICIES, "registry.on_new_split",
+         f"is not one of {', '.join(NEW_SPLIT_POLICIES)}"),
+    ]
+    for ok, key, why in checks:
+        if not ok:
+            value = _lookup(p, key)
+            raise ConfigError(f"{source}: {key}: {value!r} {why}")
+
+
+def _lookup(p: Params, dotted: str) -> Any:
+    obj: Any = p
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj

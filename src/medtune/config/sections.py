@@ -1,0 +1,141 @@
+"""params.yaml as frozen dataclasses, one per section; every default here is the documented default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BaseCfg:
+    seed: int = 42
+    tracking_uri: str = "sqlite:///mlruns.db"
+    artifact_root: str = "mlartifacts"
+    experiment: str = "medtune"
+
+
+@dataclass(frozen=True)
+class IngestCfg:
+    raw_dir: str = "data/raw"
+    labels: str = "data/labels.csv"
+    path_column: str = "path"
+    label_column: str = "label"
+    workers: int = 2
+    label_key: str = "path"
+    key_column: str = ""
+
+
+@dataclass(frozen=True)
+class PreprocessCfg:
+    image_size: int | str = 28  # or "auto": from the ingest fingerprint
+    window: str = "header"
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    channels: int = 1
+    frames: str = "middle"
+
+
+@dataclass(frozen=True)
+class SplitCfg:
+    method: str = "auto"
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    group_by: str = "patient"
+    site_column: str = "manufacturer"
+    holdout_site: str | None = None
+    fixed_file: str | None = None
+    near_duplicate_hamming: int = 12
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """One trial's hyperparameters; the tune runner derives each trial with dataclasses.replace."""
+
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 4
+    dropout: float = 0.1
+    depth: int = 3
+    width: int = 16
+    residual: bool = False
+    activation: str = "relu"
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment: float = 0.5
+    num_workers: int = 0
+    limit_train_batches: float = 1.0
+    init_from: str | None = None      # transfer learning: a .pt file or an MLflow model URI
+    freeze_blocks: int = 0            # with init_from: first N conv blocks are not trained
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched hyperparameter: a numeric range (optionally log) or a list of choices."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def is_int(self) -> bool:
+        return self.choices is None and isinstance(self.low, int) and isinstance(self.high, int)
+
+
+@dataclass(frozen=True)
+class SearchCfg:
+    num_samples: int = 8
+    max_concurrent_trials: int = 2
+    metric: str = "val_auroc"
+    mode: str = "max"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    grace_period: int = 1
+    reduction_factor: int = 2
+    time_budget_s: float = 0.0        # stop the sweep after this many seconds (0: no limit)
+    max_failures: int = 1             # retries of a trial whose worker died (resumes from its checkpoint)
+    keep_checkpoints: int = 2         # best k epoch checkpoints kept per trial (the latest is kept too)
+    address: str | None = None
+    storage: str = "ray_results"      # sweep state + trial checkpoints; shared by every node on a cluster
+    space: tuple[ParamSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegistryCfg:
+    model_name: str = "medtune-classifier"
+    min_delta: float = 0.0
+    on_new_split: str = "promote"  # no comparable champion (other split): promote the new model or keep
+
+
+@dataclass(frozen=True)
+class TestCfg:
+    bootstrap: int = 1000
+    gradcam_cases: int = 4
+
+    __test__ = False
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseCfg = field(default_factory=BaseCfg)
+    ingest: IngestCfg = field(default_factory=IngestCfg)
+    preprocess: PreprocessCfg = field(default_factory=PreprocessCfg)
+    split: SplitCfg = field(default_factory=SplitCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+    search: SearchCfg = field(default_factory=SearchCfg)
+    registry: RegistryCfg = field(default_factory=RegistryCfg)
+    test: TestCfg = field(default_factory=TestCfg)
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLFLOW_TRACKING_URI wins over params, so a cluster points every stage at its server."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.base.tracking_uri
+
+
+# params.yaml section name -> its dataclass, in the order of the file.
+SECTIONS: dict[str, type] = {"base": BaseCfg, "ingest": IngestCfg, "preprocess": PreprocessCfg, "split": SplitCfg,
+                             "train": TrainCfg, "search": SearchCfg, "registry": RegistryCfg, "test": TestCfg}

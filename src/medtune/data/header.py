@@ -1,0 +1,66 @@
+"""Safe access to DICOM header values, and the one exception a file that cannot be used raises.
+
+pydicom quotes element values (names, dates, UIDs) in its warnings and log records, and a malformed
+element raises on access: every header read goes through `quiet`/`safe_get`, so neither PHI nor a
+library traceback escapes. Shared by the reader (dicom.py) and the pixel chain (pixels.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+READ_REJECT_REASONS = (
+    "not_dicom",
+    "no_pixel_data",
+    "non_image_object",
+    "decode_error",
+    "truncated_pixel_data",
+    "unsupported_transfer_syntax",
+)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence pydicom's warnings and log records: they quote element values (names, dates, UIDs)."""
+    logger = logging.getLogger("pydicom")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = was_disabled
+
+
+class RejectedFile(Exception):
+    """A file that cannot become a training image; `.reason` is one of READ_REJECT_REASONS."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def safe_get(ds: Dataset, keyword: str, default: object) -> object:
+    """Element value or `default`; a malformed value (bad VR, unparsable number) counts as missing."""
+    try:
+        with quiet():
+            value = ds.get(keyword, default)
+    except Exception:  # noqa: BLE001 - any malformed value counts as missing, by design
+        return default
+    return default if value is None else value
+
+
+def as_int(value: object) -> int:
+    """First value of a possibly multi-valued number, or 0 when it is not a number."""
+    if isinstance(value, (list, tuple, MultiValue)):
+        value = value[0] if len(value) else 0
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,30 @@
+"""Stage `preprocess`: decode each accepted file once into one contiguous image array."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+
+from medtune import paths
+from medtune.config import Params, require_path
+from medtune.data.preprocess import preprocess, resolve_settings
+from medtune.jsonio import write_json
+
+
+def run(params: Params) -> None:
+    raw_dir = require_path(params.ingest.raw_dir, "ingest.raw_dir", is_dir=True)
+    manifest = pd.read_parquet(require_path(str(paths.MANIFEST), "manifest (run ingest first)"))
+    fingerprint = json.loads(paths.FINGERPRINT.read_text()) if paths.FINGERPRINT.is_file() else {}
+    settings = resolve_settings(params.preprocess, params.train, params.search.space, fingerprint)
+    start = time.monotonic()
+    paths.PROCESSED.mkdir(parents=True, exist_ok=True)
+    index = preprocess(manifest, raw_dir, paths.IMAGES, settings["image_size"], window=settings["window"],
+                       percentiles=tuple(settings["percentiles"]), workers=params.ingest.workers,
+                       channels=settings["channels"], frames=settings["frames"])
+    index.to_parquet(paths.INDEX, index=False)
+    write_json(paths.PREPROCESS_SETTINGS, settings)  # what promote stores with the model
+    print(f"preprocess: {len(index)} images -> {paths.IMAGES} ({settings['image_size']}px, "
+          f"window={settings['window']}, channels={settings['channels']}, frames={settings['frames']}) "
+          f"in {time.monotonic() - start:.1f}s")

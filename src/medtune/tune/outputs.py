@@ -1,0 +1,39 @@
+"""What a finished sweep leaves for the later stages: leaderboard, best trial, summary, checkpoint, plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+from medtune import paths
+from medtune.config import Params
+from medtune.jsonio import write_json
+from medtune.tune.plots import write_sweep_plots
+from medtune.tune.runner import SweepResult
+
+
+def write_sweep_outputs(result: SweepResult, params: Params, split_hash: str) -> tuple[dict, dict, list[Path]]:
+    """Write reports/tune/* and models/best/model.pt; returns (best, summary, report files)."""
+    board = result.leaderboard
+    paths.TUNE_REPORTS.mkdir(parents=True, exist_ok=True)
+    board.to_csv(paths.LEADERBOARD, index=False)
+    paths.BEST_MODEL.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result.best["checkpoint"], paths.BEST_MODEL)
+    best: dict[str, Any] = {**result.best, "checkpoint": str(paths.BEST_MODEL), "sweep_run_id": result.parent_run_id,
+                            "split_hash": split_hash,
+                            "train": {**dataclasses.asdict(params.train), **result.best["config"]}}
+    write_json(paths.BEST, best)
+    reasons = board["stop_reason"].value_counts().to_dict()
+    summary = {f"best_{best['metric']}": best["value"], "trials": len(board),
+               **{f"trials_{k}": int(v) for k, v in reasons.items()}}
+    write_json(paths.TUNE_REPORTS / "summary.json", summary)
+    plots = write_sweep_plots(board, result.history, params.search.space, params.search.metric,
+                              params.search.mode, paths.TUNE_REPORTS)
+    return best, summary, [paths.LEADERBOARD, paths.BEST, *plots]
+
+
+def overridden_train_keys(params: Params) -> list[str]:
+    """train: keys whose params.yaml value no trial uses, because search.space samples them."""
+    return sorted(spec.name for spec in params.search.space)

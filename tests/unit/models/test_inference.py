@@ -1,0 +1,34 @@
+"""Inference helpers: probabilities per head, batching, and the module's mode left as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medtune.models.inference import load_net, predict_proba, probs_from_logits
+from medtune.models.nets import NetSpec, build_net
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_predict_proba_batches_and_keeps_the_mode(outputs: int) -> None:
+    torch.manual_seed(0)
+    net = build_net(NetSpec(depth=2, width=4, num_outputs=outputs)).train()
+    x = np.random.default_rng(1).random((300, 1, 8, 8), dtype=np.float32)  # more than one batch
+    prob = predict_proba(net, x, batch_size=128)
+    assert net.training  # restored after eval-mode inference
+    with torch.no_grad():
+        expected = probs_from_logits(net.eval()(torch.from_numpy(x))).numpy()
+    assert prob.shape == ((300,) if outputs == 1 else (300, 3))
+    assert np.allclose(prob, expected, atol=1e-6)
+    if outputs == 3:
+        assert np.allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_load_net_rebuilds_the_same_function() -> None:
+    spec = NetSpec(depth=2, width=4, num_outputs=1)
+    net = build_net(spec).eval()
+    x = np.random.default_rng(2).random((5, 1, 8, 8), dtype=np.float32)
+    rebuilt = load_net(spec.to_dict(), net.state_dict())
+    assert not rebuilt.training
+    assert np.allclose(predict_proba(rebuilt, x), predict_proba(net, x))
