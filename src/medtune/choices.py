@@ -7,6 +7,11 @@ Plain data only: config imports this without pulling in torch or pydicom.
 
 from __future__ import annotations
 
+# train.arch: our small ConvNet (fast at 28 px) and MONAI's 2D backbones (models/backbones.py builds them).
+ARCHS = ("convnet", "resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "densenet169",
+         "efficientnet-b0", "efficientnet-b1", "efficientnet-b2", "efficientnet-b3", "seresnet50")
+MIN_BACKBONE_SIZE = 32  # px: DenseNet's transitions and EfficientNet-B0's stem need at least this
+PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
 OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adagrad", "adam", "adamw")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid")
 
@@ -23,6 +28,9 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
 WINDOWS = ("header", "percentile", "minmax", *WINDOW_PRESETS)
 PREPROCESS_WINDOWS = ("auto", *WINDOWS)
 CHANNELS = (1, 3)
+# pad: keep the aspect ratio and letterbox; crop: fill the square, cut the long side; stretch: distort.
+RESIZE_MODES = ("pad", "crop", "stretch")
+STORE_BITS = (8, 16)  # images.npy as uint8, or uint16 for windows whose 8-bit steps would be too coarse
 FRAME_POLICIES = ("middle", "all")
 
 # ingest.label_key -> the labels CSV's default column for it (`path` uses ingest.path_column).

@@ -21,8 +21,8 @@ import pandas as pd
 from medtune.config import BaseCfg, RegistryCfg, load_params
 from medtune.data.dicom import RejectedFile, identifiers, read_dicom
 from medtune.data.phi import hash_id
-from medtune.data.pixels import decode_channels
-from medtune.data.preprocess import resize
+from medtune.data.preprocess import decode_sample
+from medtune.data.store import quantize
 from medtune.errors import MedtuneError
 from medtune.tracking.registry import CHAMPION, LoadedModel
 
@@ -58,14 +58,15 @@ def prepare(path: Path, preprocess: dict[str, Any], key: bytes) -> tuple[np.ndar
     """One file -> (float32 (C, S, S) image or None, row with path, hashed instance key, status, reason).
     Multi-frame files are scored on their middle frame."""
     row = {"path": str(path), "instance_key": "", "status": OK, "reason": ""}
+    # Read before the try: a model without these settings is a bug to surface, not a file to reject.
+    size, window, percentiles = int(preprocess["image_size"]), preprocess["window"], tuple(preprocess["percentiles"])
+    channels, mode, bits = int(preprocess["channels"]), preprocess["resize"], int(preprocess["bits"])
     try:
         ds = read_dicom(path)
         uid, _patient = identifiers(ds)  # hashed at once; the raw values go no further
         row["instance_key"] = hash_id(uid, key) if uid else ""
-        # The same decode and resize as the preprocess stage: (C, S, S) float32 in [0, 1].
-        image = decode_channels(ds, preprocess["window"], tuple(preprocess["percentiles"]),
-                                int(preprocess.get("channels", 1)))
-        return resize(image, int(preprocess["image_size"])).astype(np.float32), row
+        # The decode chain and store round trip of the preprocess stage: exactly the pixels training saw.
+        return quantize(decode_sample(ds, size, window, percentiles, channels, mode), bits), row
     except RejectedFile as exc:
         reason = exc.reason
     except Exception:  # noqa: BLE001 - a file that breaks a decoder is reported, not fatal

@@ -16,10 +16,12 @@ import pytorch_lightning as pl
 import torch
 
 from medtune.config import TrainCfg
+from medtune.config.space import min_image_size
 from medtune.data.datamodule import TrainData, make_loaders
 from medtune.errors import ConfigError
 from medtune.models.lit_module import LitClassifier
-from medtune.models.nets import NetSpec, load_compatible
+from medtune.models.nets import NetSpec, layout, net_spec_for
+from medtune.models.weights import load_pretrained
 
 HISTORY_KEYS = ("train_loss", "val_loss", "val_auroc", "val_acc")
 
@@ -34,21 +36,6 @@ class FitResult:
     state_dict: dict = field(default_factory=dict)
     net: dict = field(default_factory=dict)
     val_prob: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
-
-
-def net_spec_for(cfg: TrainCfg, num_classes: int, in_channels: int = 1) -> NetSpec:
-    """The network a config describes; binary problems get one logit."""
-    if num_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {num_classes}")
-    return NetSpec(
-        in_channels=in_channels,
-        num_outputs=1 if num_classes == 2 else num_classes,
-        depth=cfg.depth,
-        width=cfg.width,
-        activation=cfg.activation,
-        dropout=cfg.dropout,
-        residual=cfg.residual,
-    )
 
 
 def class_weights_for(y: np.ndarray, num_classes: int) -> list[float]:
@@ -94,15 +81,30 @@ class _HistoryCallback(pl.Callback):
             self.val_prob = pl_module.epoch_val_probs()
 
 
-def _check_fits_image(cfg: TrainCfg, image_size: int) -> None:
-    """Each conv block halves the image; too many blocks leave nothing to pool."""
-    if cfg.freeze_blocks > cfg.depth:
-        raise ConfigError(f"train.freeze_blocks: {cfg.freeze_blocks} is more than the {cfg.depth} blocks")
-    if 2**cfg.depth > image_size:
-        max_depth = int(math.log2(image_size))
-        raise ConfigError(
-            f"train.depth: {cfg.depth} halves a {image_size}px image to nothing; at most {max_depth} here"
-        )
+def _check_fits_image(cfg: TrainCfg, spec: NetSpec, image_size: int) -> None:
+    """The network must fit the image, and freeze_blocks must name blocks it has."""
+    need, why = min_image_size(cfg, ())
+    if need > image_size:
+        raise ConfigError(f"train: a {image_size}px image is too small for {cfg.arch} ({why}); need >= {need}")
+    blocks = len(layout(spec).blocks)
+    if cfg.freeze_blocks > blocks:
+        raise ConfigError(f"train.freeze_blocks: {cfg.freeze_blocks} is more than the {blocks} blocks of {cfg.arch}")
+
+
+def precision_for(setting: str, accelerator: str) -> str:
+    """`auto`: bf16-mixed on GPUs that have it, 16-mixed on older GPUs, 32 on CPU."""
+    if setting != "auto":
+        return setting
+    if accelerator == "cpu" or not torch.cuda.is_available():
+        return "32"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def loader_workers(setting: int | str, accelerator: str) -> int:
+    """`auto`: none on CPU (the loader would take cores from the model), the trial's threads minus one on GPU."""
+    if setting != "auto":
+        return int(setting)
+    return 0 if accelerator == "cpu" else max(0, min(8, torch.get_num_threads() - 1))
 
 
 def _train_batches(limit: float) -> int | float:
@@ -114,10 +116,11 @@ def _make_trainer(cfg: TrainCfg, callbacks: list[pl.Callback], accelerator: str)
     """A quiet Trainer: no checkpoints, logger or progress bar (the caller observes via callbacks)."""
     # Deterministic kernels are cheap on CPU; on GPU some (pooling backward) have none, so there we
     # trade bit-exactness for running at all. fit() restores the process-wide switch afterwards.
-    deterministic = accelerator == "cpu" or not torch.cuda.is_available()
+    deterministic = accelerator == "cpu"
     return pl.Trainer(
         accelerator=accelerator,
         devices=1,
+        precision=precision_for(cfg.precision, accelerator),
         max_epochs=cfg.epochs,
         limit_train_batches=_train_batches(cfg.limit_train_batches),
         enable_checkpointing=False,
@@ -144,14 +147,17 @@ def fit(
     epoch's train_loss, val_loss, val_auroc and val_acc in `trainer.callback_metrics`. If one of them
     sets `trainer.should_stop`, fit returns what was recorded so far.
 
-    `init_state` starts from pretrained weights (matching names and shapes; the first
-    `cfg.freeze_blocks` blocks are then frozen). `resume_ckpt`, a Lightning checkpoint written by an
-    earlier run of the same config, continues that run (a retried or restored trial).
+    `init_state` starts from pretrained weights (any layout models.weights reads; a load that would copy
+    nothing but the head is refused; the first `cfg.freeze_blocks` blocks are then frozen). `resume_ckpt`,
+    a Lightning checkpoint written by an earlier run of the same config, continues that run (a retried or
+    restored trial). `accelerator` "auto" takes a GPU when there is one.
     """
-    _check_fits_image(cfg, data.image_size)
+    accelerator = "gpu" if accelerator == "auto" and torch.cuda.is_available() else (
+        "cpu" if accelerator == "auto" else accelerator)
+    spec = net_spec_for(cfg, data.num_classes, data.channels, init_state)
+    _check_fits_image(cfg, spec, data.image_size)
     started = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    spec = net_spec_for(cfg, data.num_classes, in_channels=int(data.train.x.shape[1]))
     module = LitClassifier(
         net=spec.to_dict(),
         lr=cfg.lr,
@@ -161,10 +167,12 @@ def fit(
         epochs=cfg.epochs,
         class_weights=class_weights_for(data.train.y, data.num_classes),
         frozen_blocks=cfg.freeze_blocks if init_state is not None else 0,
+        channels_last=accelerator == "gpu",
     )
     if init_state is not None:
-        load_compatible(module.net, init_state)
-    train_loader, val_loader = make_loaders(data, cfg.batch_size, cfg.augment, cfg.num_workers, cfg.seed)
+        load_pretrained(module.net, spec, init_state, cfg.pretrained)
+    train_loader, val_loader = make_loaders(data, cfg.batch_size, cfg.augment,
+                                            loader_workers(cfg.num_workers, accelerator), cfg.seed)
     history = _HistoryCallback()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     trainer = _make_trainer(cfg, [history, *(callbacks or [])], accelerator)

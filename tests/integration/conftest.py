@@ -47,6 +47,7 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "dvc.yaml", proj / "dvc.yaml")
     # dvc.yaml names source files as deps; point them at this checkout's real files.
     (proj / "src").symlink_to(ROOT / "src")
+    (proj / "models/pretrained").mkdir(parents=True)  # a dependency of the tune stage
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=24, images_per_patient=2,

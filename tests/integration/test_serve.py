@@ -93,7 +93,7 @@ def test_repro_registers_champion_with_lineage_and_predict_matches_training(proj
 
     # predict's decode of each raw file == the preprocess stage's row for it, so the scores agree.
     manifest = pd.read_parquet(project / "data/interim/manifest.parquet")
-    images = np.load(project / "data/processed/images.npy")
+    images = np.load(project / "data/processed/images.npy").astype(np.float32) / 255  # the uint8 store
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns.db'}")
     frame = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(images)
     frame.index = "data/raw/" + manifest["path"]
@@ -115,7 +115,8 @@ def test_remote_tracking_server_predict_and_models_serve(tmp_path: Path, hmac_ke
         client = MlflowClient(tracking)
         experiment_id = ensure_experiment(client, "remote", str(tmp_path / "unused"))
         spec = NetSpec(depth=2, width=4)
-        meta = {"preprocess": {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5]},
+        meta = {"preprocess": {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5], "channels": 1,
+                               "frames": "middle", "resize": "pad", "bits": 8},
                 "class_names": ["abnormal", "normal"], "threshold": 0.4}
         artifacts = write_model_files(tmp_path / "model", spec.to_dict(), build_net(spec).state_dict(), meta)
         run_id = client.create_run(experiment_id).info.run_id

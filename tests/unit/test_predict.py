@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from medtune.cli import app
 from medtune.data.phi import hash_id
-from medtune.data.preprocess import load_image
+from medtune.data.preprocess import load_sample
 from medtune.data.sample import write_dicom
 from medtune.errors import MedtuneError
 from medtune.models.nets import NetSpec
@@ -23,7 +23,8 @@ from medtune.predict import REJECTED, predict_files
 from medtune.tracking.registry import load_registered, promote
 
 NAME = "predict-model"
-PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5]}
+PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5], "channels": 1, "frames": "middle",
+              "resize": "pad", "bits": 8}
 
 
 @pytest.fixture
@@ -62,12 +63,11 @@ def test_folder_with_bad_files_gives_one_row_each(registry: str, folder: Path, h
     assert set(ok["predicted"]) <= {"abnormal", "normal"}
     assert (frame["model"] == f"models:/{NAME}@champion (v1)").all()
 
-    # Same decode chain as training: the preprocess stage's load_image gives the same input.
+    # Same decode chain and store round trip as training: what the preprocess stage stored for this file.
     path = folder / "p003/img1.dcm"
-    image, _ = load_image(path, **{k: v for k, v in PREPROCESS.items() if k != "percentiles"},
-                          percentiles=tuple(PREPROCESS["percentiles"]))
-    expected = loaded.model.predict(image[None, None])
-    assert np.isclose(ok.loc[str(path), "prob_normal"], expected["prob_normal"].iloc[0], atol=1e-6)
+    stored, _ = load_sample(path, 16, "header", (0.5, 99.5), channels=1, resize_mode="pad", bits=8)
+    expected = loaded.model.predict(stored[None].astype(np.float32) / 255)
+    assert ok.loc[str(path), "prob_normal"] == pytest.approx(expected["prob_normal"].iloc[0], abs=1e-6)
 
     # The instance key is the HMAC of SOPInstanceUID; the UID itself appears nowhere.
     uid = str(pydicom.dcmread(path).SOPInstanceUID)

@@ -140,15 +140,15 @@ def test_net_spec_for_uses_one_logit_for_binary() -> None:
 
 
 def test_fit_refuses_a_net_deeper_than_the_image(data: TrainData) -> None:
-    with pytest.raises(ConfigError, match="train.depth"):
+    with pytest.raises(ConfigError, match="too small for convnet.*ConvNet depth 5"):
         fit(dataclasses.replace(FAST, depth=5), data, accelerator="cpu")
 
 
 def test_transfer_learning_freezes_the_first_blocks(trained: FitResult, data: TrainData) -> None:
     cfg = dataclasses.replace(FAST, epochs=1, lr=1e-2, freeze_blocks=1)
     tuned = fit(cfg, data, accelerator="cpu", init_state=trained.state_dict)
-    frozen = [k for k in trained.state_dict if k.startswith("features.0.")]
-    trainable = [k for k in trained.state_dict if k.startswith("features.1.") and k.endswith("weight")]
+    frozen = [k for k in trained.state_dict if k.startswith("body.features.0.")]
+    trainable = [k for k in trained.state_dict if k.startswith("body.features.1.") and k.endswith("weight")]
     assert frozen and trainable
     for key in frozen:  # weights and batch-norm statistics of block 0 are the pretrained ones
         assert torch.equal(tuned.state_dict[key], trained.state_dict[key]), key

@@ -14,6 +14,8 @@ from medtune.config.sections import SECTIONS, Params
 from medtune.config.space import parse_space
 from medtune.errors import ConfigError
 
+# Keys that take a number or `auto`.
+AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers")}
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
     """Read and validate params.yaml; `overrides` maps 'section.key' to a value (tests, smoke runs)."""
@@ -61,8 +63,8 @@ def _build_section(cls: type, name: str, section: dict[str, Any], source: str) -
         if key == "space":
             values[key] = parse_space(value, source)
             continue
-        if (name, key) == ("preprocess", "image_size") and value == "auto":
-            values[key] = value  # resolved by the preprocess stage from the fingerprint
+        if (name, key) in AUTO_KEYS and value == "auto":
+            values[key] = value  # resolved later: image_size from the fingerprint, num_workers per trial
             continue
         default = getattr(cls(), key)
         values[key] = coerce(value, default, f"{source}: {name}.{key}")

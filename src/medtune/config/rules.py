@@ -8,18 +8,22 @@ from typing import Any
 
 from medtune.choices import (
     ACTIVATIONS,
+    ARCHS,
     FRAME_POLICIES,
     LABEL_KEYS,
     MODES,
     NEW_SPLIT_POLICIES,
     OPTIMIZERS,
+    PRECISIONS,
     PREPROCESS_WINDOWS,
+    RESIZE_MODES,
     SITE_COLUMNS,
     SPLIT_GROUPS,
     SPLIT_METHODS,
+    STORE_BITS,
 )
 from medtune.config.sections import Params
-from medtune.config.space import largest
+from medtune.config.space import min_image_size
 from medtune.errors import ConfigError
 
 
@@ -54,10 +58,13 @@ def check_train_values(values: dict[str, Any], where: str) -> None:
         "momentum": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
         "weight_decay": (lambda v: v >= 0, "must be >= 0"),
         "augment": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-        "num_workers": (lambda v: v >= 0, "must be >= 0"),
+        "num_workers": (lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "must be auto or >= 0"),
+        "arch": (lambda v: v in ARCHS, f"is not one of {', '.join(ARCHS)}"),
+        "pretrained": (lambda v: isinstance(v, str) and v.strip() != "",
+                       "must be none, imagenet, a state_dict file or an MLflow model URI"),
+        "precision": (lambda v: v in PRECISIONS, f"is not one of {', '.join(PRECISIONS)}"),
         "limit_train_batches": (lambda v: v > 0, "must be > 0"),
         "freeze_blocks": (lambda v: v >= 0, "must be >= 0"),
-        "init_from": (lambda v: v is None or isinstance(v, str), "must be a path or an MLflow model URI"),
     }
     for key, value in values.items():
         if key in rules:
@@ -84,11 +91,12 @@ def validate(p: Params, source: str) -> None:
             check_train_values({spec.name: spec.high}, where)
             if isinstance(getattr(p.train, spec.name), int) and not spec.is_int:
                 raise ConfigError(f"{where}.{spec.name}: integer parameter needs integer low/high")
-    deepest = int(largest("depth", p.train, p.search.space))
-    size = p.preprocess.image_size if p.preprocess.image_size != "auto" else 2**deepest  # auto: checked later
+    need, why = min_image_size(p.train, p.search.space)
+    size = p.preprocess.image_size if p.preprocess.image_size != "auto" else need  # auto: checked later
     checks = [
-        (2**deepest <= size, "preprocess.image_size",
-         f"is too small for depth {deepest} (each conv block halves the image; need >= {2**deepest})"),
+        (need <= size, "preprocess.image_size", f"is too small for the networks searched ({why}): need >= {need}"),
+        (p.preprocess.resize in RESIZE_MODES, "preprocess.resize", f"is not one of {', '.join(RESIZE_MODES)}"),
+        (p.preprocess.bits in STORE_BITS, "preprocess.bits", "must be 8 or 16"),
         (p.preprocess.window in PREPROCESS_WINDOWS, "preprocess.window",
          f"is not one of {', '.join(PREPROCESS_WINDOWS)}"),
         (size >= 8, "preprocess.image_size", "must be >= 8 (or auto)"),

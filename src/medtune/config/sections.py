@@ -33,6 +33,8 @@ class PreprocessCfg:
     percentiles: tuple[float, float] = (0.5, 99.5)
     channels: int = 1
     frames: str = "middle"
+    resize: str = "pad"               # pad (letterbox, keeps the aspect ratio) | crop | stretch
+    bits: int = 8                     # images.npy as uint8 (8) or uint16 (16)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class SplitCfg:
 class TrainCfg:
     """One trial's hyperparameters; the tune runner derives each trial with dataclasses.replace."""
 
+    arch: str = "convnet"             # convnet | a MONAI backbone (choices.ARCHS)
+    pretrained: str = "none"          # none | imagenet | a state_dict file | an MLflow model URI
+    precision: str = "auto"           # auto: bf16-mixed / 16-mixed on GPUs, 32 on CPU
     lr: float = 1e-3
     batch_size: int = 64
     epochs: int = 4
@@ -64,10 +69,9 @@ class TrainCfg:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     augment: float = 0.5
-    num_workers: int = 0
+    num_workers: int | str = "auto"   # DataLoader workers; auto: the trial's CPUs minus one
     limit_train_batches: float = 1.0
-    init_from: str | None = None      # transfer learning: a .pt file or an MLflow model URI
-    freeze_blocks: int = 0            # with init_from: first N conv blocks are not trained
+    freeze_blocks: int = 0            # with pretrained weights: the first N blocks are not trained
     seed: int = 42
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from medtune.choices import MIN_BACKBONE_SIZE
 from medtune.config.sections import ParamSpec, TrainCfg
 from medtune.errors import ConfigError
 
@@ -12,7 +13,7 @@ from medtune.errors import ConfigError
 def parse_space(space: Any, source: str) -> tuple[ParamSpec, ...]:
     if not isinstance(space, dict):
         raise ConfigError(f"{source}: search.space: expected a mapping of hyperparameter -> range")
-    train_keys = {f.name for f in fields(TrainCfg)} - {"seed", "num_workers", "init_from"}
+    train_keys = {f.name for f in fields(TrainCfg)} - {"seed", "num_workers", "precision", "pretrained"}
     specs = []
     for name, spec in space.items():
         where = f"{source}: search.space.{name}"
@@ -45,6 +46,14 @@ def parse_space(space: Any, source: str) -> tuple[ParamSpec, ...]:
 
 
 
+def possible_values(name: str, base: TrainCfg, space: tuple[ParamSpec, ...]) -> list[Any]:
+    """What a train key can be in some trial: its searched choices or range ends, else its train: value."""
+    for spec in space:
+        if spec.name == name:
+            return list(spec.choices) if spec.choices is not None else [spec.low, spec.high]
+    return [getattr(base, name)]
+
+
 def largest(name: str, base: TrainCfg, space: tuple[ParamSpec, ...]) -> Any:
     """The largest value of a train key any trial can get: its train: value or the top of its searched range.
 
@@ -55,3 +64,18 @@ def largest(name: str, base: TrainCfg, space: tuple[ParamSpec, ...]) -> Any:
         if spec.name == name:
             values.append(max(spec.choices) if spec.choices is not None else spec.high)
     return max(values)
+
+
+def min_image_size(base: TrainCfg, space: tuple[ParamSpec, ...]) -> tuple[int, str]:
+    """The smallest image every network a sweep may build can take, and why.
+
+    depth shapes the ConvNet only (each block halves the image); MONAI backbones have a fixed depth
+    and need MIN_BACKBONE_SIZE px.
+    """
+    archs = possible_values("arch", base, space)
+    deepest = int(largest("depth", base, space)) if "convnet" in archs else 0
+    backbone = MIN_BACKBONE_SIZE if set(archs) - {"convnet"} else 0
+    why = (f"ConvNet depth {deepest} halves it {deepest} times" if deepest else "") + \
+          ("; " if deepest and backbone else "") + (f"MONAI backbones need {backbone}px" if backbone else "")
+    return max(2**deepest, backbone), why
+

@@ -1,8 +1,9 @@
-"""Split arrays and DataLoaders over the preprocessed cohort (images.npy + index.parquet + splits.json).
+"""Splits and DataLoaders over the preprocessed cohort (images.npy + index.parquet + splits.json).
 
 `load_split` is the single door to images: it refuses the test split unless the caller says
 `allow_test=True`, which only the `test` stage does. Training and tuning go through `load_train_data`,
-which reads train and val and nothing else.
+which reads train and val and nothing else. A split's images are an `ImageArray`, a lazy view over the
+memory-mapped store: no split is ever copied into memory, and loaders read one batch at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from medtune.data.store import ImageArray
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
 
@@ -24,9 +26,9 @@ INDEX_COLUMNS = ("row", "sample_id", "patient_key", "label", "target")
 
 @dataclass
 class SplitArrays:
-    """One split in memory: images (N, 1, S, S) float32 in [0, 1], integer targets, and their identities."""
+    """One split: its images (a lazy (N, C, S, S) view; slices are float32 in [0, 1]), targets, identities."""
 
-    x: np.ndarray
+    x: ImageArray
     y: np.ndarray
     sample_ids: list[str]
     patient_keys: list[str]
@@ -47,6 +49,10 @@ class TrainData:
     @property
     def image_size(self) -> int:
         return int(self.train.x.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.train.x.shape[1])
 
 
 def read_index(processed_dir: Path) -> pd.DataFrame:
@@ -85,17 +91,12 @@ def load_split(processed_dir: Path, splits: dict, name: str, *, allow_test: bool
     if not ids:
         raise DataError(f"splits.json: the '{name}' split is empty")
     rows_df = index.loc[ids]
-    images_path = processed_dir / "images.npy"
-    if not images_path.is_file():
-        raise DataError(f"{images_path}: not found; run the `preprocess` stage first")
-    images = np.load(images_path, mmap_mode="r")
-    rows = rows_df["row"].to_numpy(dtype=np.int64)
-    if rows.max() >= len(images):
-        raise DataError(f"{images_path}: has {len(images)} images but index.parquet points at row {rows.max()}")
-    # Fancy indexing copies only the selected rows out of the memmap; ascontiguousarray keeps it one block.
-    x = np.ascontiguousarray(images[rows], dtype=np.float32)
+    images = ImageArray(processed_dir / "images.npy", rows_df["row"].to_numpy(dtype=np.int64))
+    if images.rows.max() >= len(images.store):
+        raise DataError(f"{images.path}: has {len(images.store)} images but index.parquet points at row "
+                        f"{images.rows.max()}")
     return SplitArrays(
-        x=x,
+        x=images,
         y=rows_df["target"].to_numpy(dtype=np.int64),
         sample_ids=rows_df["sample_id"].astype(str).tolist(),
         patient_keys=rows_df["patient_key"].astype(str).tolist(),
@@ -115,23 +116,29 @@ def load_train_data(processed_dir: Path, splits: dict) -> TrainData:
     )
 
 
-class ArrayDataset(Dataset):
-    """(image, target) pairs from in-memory arrays; `transform` (train only) runs per sample on (H, W)."""
+class ImageDataset(Dataset):
+    """(image, target) pairs read from the store one sample at a time; `transform` (train only) augments.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, transform: A.Compose | None = None) -> None:
-        self.x, self.y, self.transform = x, y, transform
+    uint8 images stay uint8 all the way to the device (a quarter of float32's bytes through the loader);
+    other stores are normalised to float32 here. The LightningModule normalises uint8 per batch.
+    """
+
+    def __init__(self, images: ImageArray, y: np.ndarray, transform: A.Compose | None = None) -> None:
+        self.images, self.y, self.transform = images, y, transform
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.x[i]
+        image = self.images.raw(i)
+        if image.dtype != np.uint8:
+            image = (image / self.images.scale).astype(np.float32)
         if self.transform is not None:
             image = self._augment(image)
         return torch.from_numpy(np.ascontiguousarray(image)), torch.tensor(self.y[i], dtype=torch.long)
 
     def _augment(self, image: np.ndarray) -> np.ndarray:
-        # albumentations wants (H, W) or (H, W, C); the arrays are channel-first.
+        # albumentations wants (H, W) or (H, W, C); the store is channel-first.
         if image.shape[0] == 1:
             return self.transform(image=image[0])["image"][None]
         return self.transform(image=image.transpose(1, 2, 0))["image"].transpose(2, 0, 1)
@@ -146,7 +153,7 @@ def _seed_worker(worker_id: int) -> None:
     """Without this every worker would replay the same augmentations; torch derives a distinct,
     generator-determined seed per worker, so runs stay reproducible."""
     info = torch.utils.data.get_worker_info()
-    if info is not None and isinstance(info.dataset, ArrayDataset):
+    if info is not None and isinstance(info.dataset, ImageDataset):
         info.dataset.reseed(info.seed % 2**32)
 
 
@@ -154,8 +161,8 @@ def make_loaders(
     data: TrainData, batch_size: int, augment: float, num_workers: int, seed: int
 ) -> tuple[DataLoader, DataLoader]:
     """Shuffled, augmented train loader (seeded) and a fixed-order, unaugmented val loader."""
-    train_ds = ArrayDataset(data.train.x, data.train.y, train_transform(augment, seed=seed))
-    val_ds = ArrayDataset(data.val.x, data.val.y, None)
+    train_ds = ImageDataset(data.train.x, data.train.y, train_transform(augment, seed=seed))
+    val_ds = ImageDataset(data.val.x, data.val.y, None)
     workers: dict[str, object] = {"num_workers": num_workers, "pin_memory": torch.cuda.is_available()}
     if num_workers > 0:
         workers.update(persistent_workers=True, worker_init_fn=_seed_worker)

@@ -1,43 +1,35 @@
-"""Preprocess: decode every accepted file once into one contiguous float32 array on disk.
+"""Preprocess: decode every accepted file once into one compact image store on disk.
 
-images.npy is (N, C, S, S) float32 in [0, 1], written through a memory map so memory stays flat;
-the training loader memory-maps it back and never decodes DICOM.
+images.npy is (N, C, S, S) uint8 (or uint16), windowed and resized as preprocess.* says, written through
+a memory map so memory stays flat and renamed into place only when complete (data/store.py); the
+training loader memory-maps it back and never decodes DICOM.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
+from pydicom.dataset import Dataset
 
-from medtune.choices import CHANNELS, FRAME_POLICIES, WINDOWS
-from medtune.config import ParamSpec, PreprocessCfg, TrainCfg, largest
+from medtune.choices import FRAME_POLICIES
+from medtune.config import ParamSpec, PreprocessCfg, TrainCfg
+from medtune.config.space import min_image_size
 from medtune.data.dicom import read_dicom
 from medtune.data.files import bounded_map, pool_context
+from medtune.data.geometry import resize
 from medtune.data.header import RejectedFile
 from medtune.data.pixels import decode_channels
+from medtune.data.store import open_store, to_store
 from medtune.errors import ConfigError, DataError
 
 INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
 CHUNK = 16
-
-
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize (H, W) or (C, H, W) to size x size: INTER_AREA when shrinking, INTER_LINEAR when enlarging.
-
-    The aspect ratio is not kept: radiographs are near square and a fixed grid is what the CNNs expect.
-    """
-    if image.ndim == 3:
-        return np.stack([resize(plane, size) for plane in image])
-    shrinking = image.shape[0] > size or image.shape[1] > size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 def pixel_hash(image: np.ndarray) -> str:
@@ -45,26 +37,30 @@ def pixel_hash(image: np.ndarray) -> str:
     return hashlib.sha1(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8).tobytes()).hexdigest()
 
 
+def decode_sample(
+    ds: Dataset, image_size: int, window: str = "header", percentiles: tuple[float, float] = (0.5, 99.5),
+    channels: int = 1, resize_mode: str = "pad", frame: int | None = None,
+) -> np.ndarray:
+    """One frame as float32 (C, S, S) in [0, 1]: the decode chain training and predict share.
+
+    Raises RejectedFile when the pixels cannot be used; ValueError for a frame the file does not have.
+    """
+    image = decode_channels(ds, window, percentiles, channels, frame)
+    return resize(image, image_size, resize_mode).astype(np.float32)
+
+
 def load_sample(
     path: Path, image_size: int, window: str = "header", percentiles: tuple[float, float] = (0.5, 99.5),
-    channels: int = 1, frame: int | None = None,
+    channels: int = 1, frame: int | None = None, resize_mode: str = "pad", bits: int = 8,
 ) -> tuple[np.ndarray | None, str]:
-    """Decode and resize one frame to float32 (C, S, S); (None, reason) when it cannot be decoded."""
+    """One frame as the store's (C, S, S) integers and its pixel hash; (None, reason) on failure."""
     try:
-        image = resize(decode_channels(read_dicom(path), window, percentiles, channels, frame), image_size)
+        image = decode_sample(read_dicom(path), image_size, window, percentiles, channels, resize_mode, frame)
     except RejectedFile as exc:
         return None, exc.reason
     except ValueError:  # a frame index the file does not have (the file changed since ingest)
         return None, "decode_error"
-    return image.astype(np.float32), pixel_hash(image)
-
-
-def load_image(
-    path: Path, image_size: int, window: str, percentiles: tuple[float, float]
-) -> tuple[np.ndarray | None, str]:
-    """Decode and resize one file's (middle) frame to float32 (S, S) grayscale; (None, reason) on failure."""
-    image, info = load_sample(path, image_size, window, percentiles)
-    return (None if image is None else image[0]), info
+    return to_store(image, bits), pixel_hash(image)
 
 
 def expand_frames(manifest: pd.DataFrame, frames: str) -> pd.DataFrame:
@@ -94,36 +90,30 @@ def preprocess(
     workers: int = 1,
     channels: int = 1,
     frames: str = "middle",
+    resize_mode: str = "pad",
+    bits: int = 8,
 ) -> pd.DataFrame:
-    """Write every sample to out_images, a (N, C, S, S) float32 .npy in [0, 1]; return the index.
+    """Write every sample to out_images, a (N, C, S, S) uint8/uint16 .npy; return the index.
 
-    Rows are streamed into a memory-mapped file, so memory stays flat whatever N is. Index row i
-    describes images[i]; pixel_hash lets the split stage find the same picture in two splits.
+    Rows are streamed into a memory-mapped file, so memory stays flat whatever N is, and the file
+    appears only when complete. Index row i describes images[i]; pixel_hash lets the split stage find
+    the same picture in two splits.
     """
-    if window not in WINDOWS:
-        raise DataError(f"preprocess: window {window!r} is not one of {', '.join(WINDOWS)}")
-    if channels not in CHANNELS:
-        raise DataError(f"preprocess: channels {channels!r} is not one of 1, 3")
     if manifest.empty:
         raise DataError("preprocess: the manifest has no rows; run ingest on a folder with usable images")
     samples = expand_frames(manifest, frames)
     raw_dir, out_images = Path(raw_dir), Path(out_images)
     out_images.parent.mkdir(parents=True, exist_ok=True)
     tasks = list(zip(samples["path"], samples["frame"].astype(int)))
-    images = np.lib.format.open_memmap(
-        out_images, mode="w+", dtype=np.float32, shape=(len(tasks), channels, image_size, image_size)
-    )
+    load = partial(_load_chunk, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
+                   channels=channels, resize_mode=resize_mode, bits=bits)
     hashes = []
-    try:
-        decoded = _decode_all(tasks, raw_dir, image_size, window, percentiles, channels, workers)
-        for row, (image, info) in enumerate(decoded):
+    with open_store(out_images, (len(tasks), channels, image_size, image_size), bits) as images:
+        for row, (image, info) in enumerate(_decode_all(tasks, load, workers)):
             if image is None:
                 raise DataError(f"{raw_dir / tasks[row][0]}: cannot be decoded ({info}); re-run ingest")
             images[row] = image
             hashes.append(info)
-        images.flush()
-    finally:
-        del images  # closes the memory map
     index = pd.DataFrame({"row": np.arange(len(tasks))})
     for column in INDEX_COLUMNS:
         if column in samples.columns:
@@ -134,13 +124,8 @@ def preprocess(
     return index
 
 
-def _decode_all(
-    tasks: list[tuple[str, int]], raw_dir: Path, image_size: int, window: str,
-    percentiles: tuple[float, float], channels: int, workers: int,
-) -> Iterator[tuple[np.ndarray | None, str]]:
-    """Yield (image, pixel_hash or reason) per task in order, in a process pool when workers > 1."""
-    load = partial(_load_chunk, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
-                   channels=channels)
+def _decode_all(tasks: list[tuple[str, int]], load: Callable, workers: int) -> Iterator[tuple[np.ndarray | None, str]]:
+    """Yield (stored image, pixel_hash or reason) per task in order, in a process pool when workers > 1."""
     chunks = (tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK))
     if workers <= 1:
         for chunk in chunks:
@@ -153,10 +138,11 @@ def _decode_all(
 
 def _load_chunk(
     tasks: list[tuple[str, int]], raw_dir: Path, size: int, window: str,
-    percentiles: tuple[float, float], channels: int,
+    percentiles: tuple[float, float], channels: int, resize_mode: str, bits: int,
 ) -> list[tuple[np.ndarray | None, str]]:
     """Pool entry point (module level so it pickles): one chunk of (path, frame) samples."""
-    return [load_sample(raw_dir / rel, size, window, percentiles, channels, frame) for rel, frame in tasks]
+    return [load_sample(raw_dir / rel, size, window, percentiles, channels, frame, resize_mode, bits)
+            for rel, frame in tasks]
 
 
 def resolve_settings(cfg: PreprocessCfg, train: TrainCfg, space: tuple[ParamSpec, ...], fingerprint: dict) -> dict:
@@ -166,9 +152,9 @@ def resolve_settings(cfg: PreprocessCfg, train: TrainCfg, space: tuple[ParamSpec
     window = recommended.get("window") if cfg.window == "auto" else cfg.window
     if size is None or window is None:
         raise ConfigError("params.yaml: preprocess: `auto` needs reports/ingest/fingerprint.json; run ingest")
-    depth = int(largest("depth", train, space))
-    if 2**depth > size:
-        raise ConfigError(f"params.yaml: preprocess.image_size: auto chose {size}px, too small for depth "
-                          f"{depth}; set image_size to at least {2**depth}")
+    need, why = min_image_size(train, space)
+    if need > size:
+        raise ConfigError(f"params.yaml: preprocess.image_size: auto chose {size}px, too small for the "
+                          f"networks searched ({why}); set image_size to at least {need}")
     return {"image_size": int(size), "window": window, "percentiles": list(cfg.percentiles),
-            "channels": cfg.channels, "frames": cfg.frames}
+            "channels": cfg.channels, "frames": cfg.frames, "resize": cfg.resize, "bits": cfg.bits}

@@ -1,7 +1,8 @@
 """Training-time augmentation: one albumentations pipeline whose strength is a single searchable knob.
 
 Validation and test images are never augmented (identity), so every selection metric is computed on
-the images as preprocessed. Images are (H, W) float32 in [0, 1], as `preprocess` writes them.
+the images as preprocessed. Images are (H, W[, C]) uint8 as the store holds them (OpenCV's fast path),
+or float32 in [0, 1] for a 16-bit store.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import numpy as np
 
 
 def _clip_unit(image: np.ndarray, **_: object) -> np.ndarray:
-    """Keep the [0, 1] float32 contract after brightness/contrast and noise push values out of range."""
+    """Keep a float image's [0, 1] contract after brightness/contrast and noise (uint8 saturates by itself)."""
+    if image.dtype == np.uint8:
+        return image
     return np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
 
 
@@ -42,7 +45,7 @@ def train_transform(strength: float, seed: int | None = None) -> A.Compose | Non
             ),
             # Exposure and window differences between scanners.
             A.RandomBrightnessContrast(brightness_limit=0.2 * s, contrast_limit=0.2 * s, p=0.5 * s),
-            # std is a fraction of the [0, 1] range for float images.
+            # std is a fraction of the dtype's full range (255 for uint8, 1 for float).
             A.GaussNoise(std_range=(0.01 * s, 0.05 * s), p=0.3 * s),
             # Occlusion forces the net to use more than one region.
             A.CoarseDropout(

@@ -1,4 +1,4 @@
-"""Grad-CAM (Selvaraju et al. 2017) on the last conv block of ConvNet, and a grid of test cases.
+"""Grad-CAM (Selvaraju et al. 2017) on any network medtune builds, and a grid of test cases.
 
 It shows where the network looked for a few correct and a few wrong test calls: a radiologist's first
 sanity check that the model reads lungs, not burned-in text or the edge of the detector.
@@ -7,49 +7,51 @@ sanity check that the model reads lungs, not burned-in text or the edge of the d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
+from monai.visualize import GradCAM
 from torch import nn
 
-
-def _last_conv_activation(net: nn.Module) -> nn.Module:
-    """The activation after the last conv + BN of the last block (before its pool): the finest late map."""
-    features = getattr(net, "features", None)
-    if not isinstance(features, nn.Sequential) or not len(features):
-        raise ValueError("Grad-CAM needs a ConvNet-like model with a `features` sequence of conv blocks")
-    block = features[-1]
-    return block[-2] if isinstance(block, nn.Sequential) and len(block) >= 2 else block
+from medtune.models.nets import NetSpec, layout
 
 
-def gradcam(net: nn.Module, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Maps (N, H, W) in [0, 1]: ReLU of the gradient-weighted sum of the last block's feature maps.
+class _TwoLogits(nn.Module):
+    """A one-logit binary net as two logits (-z, z): class 0 is then explained by what lowers z."""
 
-    `classes` is the class to explain per image; for a one-logit binary net class 0 is explained by -logit.
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net(x)
+        return torch.cat([-logits, logits], dim=1) if logits.shape[1] == 1 else logits
+
+
+def _peak(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each map by its own maximum into [0, 1]."""
+    return maps / maps.flatten(1).max(dim=1).values.clamp_min(1e-12).view(-1, *[1] * (maps.ndim - 1))
+
+
+def gradcam(net: nn.Module, spec: NetSpec, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Maps (N, H, W) in [0, 1] explaining `classes[i]` for image i, on the family's last feature map.
+
+    monai.visualize.GradCAM does the work for any module; `layout(spec).cam_layer` names the layer
+    (ConvNet's last block before its pool, a ResNet's layer4, DenseNet's final activation, ...).
     """
-    layer, store = _last_conv_activation(net), {}
-    handle = layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("a", out))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.enable_grad():
-            logits = net(torch.as_tensor(np.asarray(x, dtype=np.float32)))
-            idx = torch.as_tensor(np.asarray(classes, dtype=np.int64))
-            if logits.shape[1] == 1:
-                score = torch.where(idx == 1, logits[:, 0], -logits[:, 0])
-            else:
-                score = logits.gather(1, idx[:, None])[:, 0]
-            grads = torch.autograd.grad(score.sum(), store["a"])[0]
-    finally:
-        handle.remove()
-        net.train(was_training)
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * store["a"]).sum(dim=1, keepdim=True)).detach()
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    peak = cam.flatten(1).max(dim=1).values.clamp_min(1e-12)[:, None, None]
-    return (cam / peak).numpy()
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    classes = np.asarray(classes, dtype=np.int64)
+    # MONAI's default post-processing min-max scales each map with min -> 1 and max -> 0; ours keeps the
+    # orientation (1 = the strongest evidence) and zero where nothing is active.
+    cam = GradCAM(nn_module=_TwoLogits(net), target_layers=f"net.{layout(spec).cam_layer}", postprocessing=_peak)
+    maps = np.zeros((len(x), *x.shape[-2:]), dtype=np.float32)
+    with torch.enable_grad():
+        for target in np.unique(classes):  # MONAI explains one class index per call
+            at = np.flatnonzero(classes == target)
+            maps[at] = cam(x=x[at], class_idx=int(target)).detach().numpy()[:, 0]
+    return maps
 
 
 def pick_cases(y: np.ndarray, pred: np.ndarray, confidence: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +62,7 @@ def pick_cases(y: np.ndarray, pred: np.ndarray, confidence: np.ndarray, k: int) 
     return right, wrong
 
 
-def write_gradcam_grid(net: nn.Module, x: np.ndarray, y: np.ndarray, prob: np.ndarray, threshold: float,
+def write_gradcam_grid(net: nn.Module, spec: NetSpec, x: Any, y: np.ndarray, prob: np.ndarray, threshold: float,
                        class_names: list[str], k: int, path: Path) -> Path | None:
     """A 2-row PNG: correct cases on top, wrong below, each image with its Grad-CAM overlay; None if k=0."""
     binary = prob.ndim == 1
@@ -70,7 +72,8 @@ def write_gradcam_grid(net: nn.Module, x: np.ndarray, y: np.ndarray, prob: np.nd
     if k == 0 or not (len(right) or len(wrong)):
         return None
     chosen = np.concatenate([right, wrong])
-    cams = gradcam(net, x[chosen], pred[chosen])
+    images = x[chosen]  # float32 (n, C, S, S), also from a lazy ImageArray
+    cams = gradcam(net, spec, images, pred[chosen])
     fig = Figure(figsize=(2.0 * k, 4.4))
     for row, cases in enumerate((right, wrong)):
         for col in range(k):
@@ -79,7 +82,7 @@ def write_gradcam_grid(net: nn.Module, x: np.ndarray, y: np.ndarray, prob: np.nd
             if col >= len(cases):
                 continue
             i, at = cases[col], int(np.flatnonzero(chosen == cases[col])[0])
-            ax.imshow(x[i, 0], cmap="gray", vmin=0, vmax=1)
+            ax.imshow(images[at, 0], cmap="gray", vmin=0, vmax=1)
             ax.imshow(cams[at], cmap="jet", alpha=0.4, vmin=0, vmax=1)
             p = prob[i] if binary else prob[i, pred[i]]
             ax.set_title(f"{'right' if row == 0 else 'wrong'}: {class_names[y[i]]}\n"

@@ -18,6 +18,9 @@ from medtune.evaluate.breakdown import breakdown, write_breakdown
 from medtune.evaluate.gradcam import write_gradcam_grid
 from medtune.evaluate.metrics import binary_metrics, bootstrap_auroc_ci, multiclass_metrics
 from medtune.evaluate.plots import write_plots
+from medtune.models.nets import NetSpec
+
+PREDICT_CHUNK = 1024
 
 
 def score_test(y: np.ndarray, probs: np.ndarray, patient_keys: list[str], meta: dict[str, Any],
@@ -38,7 +41,9 @@ def score_and_report(model: Any, test: SplitArrays, rows: pd.DataFrame, params: 
     `rows` are the index rows of the test samples, in the order of `test`.
     """
     meta = model.unwrap_python_model().meta
-    frame = model.predict(test.x)
+    # In chunks: the test split is read from the store a batch at a time, never as one float array.
+    frame = pd.concat([model.predict(test.x[i:i + PREDICT_CHUNK]) for i in range(0, len(test), PREDICT_CHUNK)],
+                      ignore_index=True)
     probs = frame[[f"prob_{c}" for c in meta["class_names"]]].to_numpy()
     metrics = score_test(test.y, probs, test.patient_keys, meta, params.test.bootstrap, params.base.seed)
     threshold = float(meta.get("threshold", 0.5))
@@ -47,8 +52,8 @@ def score_and_report(model: Any, test: SplitArrays, rows: pd.DataFrame, params: 
         outputs |= write_plots(test.y, probs[:, 1], threshold, out_dir)
     outputs |= write_breakdown(breakdown(rows, test.y, probs, threshold), out_dir)
     prob = probs[:, 1] if probs.shape[1] == 2 else probs
-    grid = write_gradcam_grid(model.unwrap_python_model().net, test.x, test.y, prob, threshold, meta["class_names"],
-                              params.test.gradcam_cases, out_dir / "gradcam.png")
+    grid = write_gradcam_grid(model.unwrap_python_model().net, NetSpec(**meta["net"]), test.x, test.y, prob,
+                              threshold, meta["class_names"], params.test.gradcam_cases, out_dir / "gradcam.png")
     if grid is not None:
         outputs["gradcam.png"] = grid
     return metrics, outputs

@@ -58,13 +58,17 @@ class LitClassifier(pl.LightningModule):
         epochs: int,
         class_weights: list[float] | None = None,
         frozen_blocks: int = 0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         spec = NetSpec(**net)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZERS)}")
+        self.spec = spec
         self.net = build_net(spec)
+        if channels_last:  # NHWC: what tensor cores want for convolutions on GPUs
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.binary = spec.num_outputs == 1
         num_classes = 2 if self.binary else spec.num_outputs
         weights = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
@@ -82,6 +86,15 @@ class LitClassifier(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Normalise uint8 images to [0, 1] on the device: the loader moves a quarter of float32's bytes."""
+        x, y = batch
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Class-weighted loss, so the minority class counts as much as the majority."""
@@ -102,7 +115,7 @@ class LitClassifier(pl.LightningModule):
         # Lightning puts every module back in train mode each epoch; frozen blocks stay in eval so
         # their batch-norm statistics stay those of the initial weights.
         if self.hparams.frozen_blocks:
-            freeze_blocks(self.net, self.hparams.frozen_blocks)
+            freeze_blocks(self.net, self.spec, self.hparams.frozen_blocks)
 
     def on_validation_epoch_start(self) -> None:
         self._val_probs = []
@@ -128,13 +141,6 @@ class LitClassifier(pl.LightningModule):
         if not self._val_probs:
             return np.empty(0, dtype=np.float32)
         return torch.cat(self._val_probs).float().numpy()
-
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities for a batch: (N,) positive class if binary, (N, C) softmax if multi-class.
-
-        Uses the module's current mode; call `eval()` first for inference (train.predict_proba does).
-        """
-        return probs_from_logits(self(x))
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

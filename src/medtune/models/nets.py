@@ -1,7 +1,10 @@
-"""The searchable CNN family as plain nn.Modules, built from a small spec.
+"""The networks as plain nn.Modules, built from a small spec: our ConvNet and MONAI's backbones.
 
 The spec is stored beside every checkpoint and registered model (like nanoGPT's model args), so a
-model loads from its state_dict with nothing but this module: no config, no pickled classes.
+model loads from its state_dict with nothing but this module: no config, no pickled classes. Every
+network is `Network(norm, body)`: `norm` is the input normalisation its weights expect (identity, or
+ImageNet's mean/std for ImageNet-initialised backbones), `body` the CNN; `layout(spec)` says where the
+stem, the blocks, the head and the Grad-CAM layer are, for every family alike.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from medtune.choices import ARCHS
+from medtune.config import TrainCfg
+from medtune.models.backbones import FAMILIES, build_backbone
+
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -19,12 +26,18 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
 }
+# ImageNet statistics; one channel uses their mean, matching a stem whose RGB weights were summed.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
 class NetSpec:
-    """Everything needed to rebuild the network; `num_outputs` is 1 for binary (one logit)."""
+    """Everything needed to rebuild the network; `num_outputs` is 1 for binary (one logit).
 
+    depth, width, activation and residual shape the ConvNet only; MONAI backbones have fixed shapes.
+    """
+
+    arch: str = "convnet"
     in_channels: int = 1
     num_outputs: int = 1
     depth: int = 3
@@ -32,9 +45,20 @@ class NetSpec:
     activation: str = "relu"
     dropout: float = 0.1
     residual: bool = False
+    input_norm: str = "none"  # none | imagenet
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """State-dict paths of one built network (all under `body.`)."""
+
+    stem: str
+    head: str
+    blocks: tuple[tuple[str, ...], ...]
+    cam_layer: str
 
 
 def conv_block(c_in: int, c_out: int, activation: str) -> nn.Sequential:
@@ -91,22 +115,81 @@ class ConvNet(nn.Module):
         return self.head(self.dropout(x))
 
 
-def build_net(spec: NetSpec) -> nn.Module:
-    """The one factory every caller uses (training, registry loading, predict)."""
-    return ConvNet(spec)
+class InputNorm(nn.Module):
+    """Per-channel (x - mean) / std, as buffers, so a served model normalises exactly as in training."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        mean = torch.tensor(IMAGENET_MEAN if channels == 3 else [sum(IMAGENET_MEAN) / 3] * channels)
+        std = torch.tensor(IMAGENET_STD if channels == 3 else [sum(IMAGENET_STD) / 3] * channels)
+        self.register_buffer("mean", mean.view(1, -1, 1, 1))
+        self.register_buffer("std", std.view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
-def load_compatible(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
-    """Transfer learning: copy every tensor whose name and shape match (a new head or a wider layer
-    keeps its fresh init); returns the names that were not copied."""
-    own = net.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    net.load_state_dict(usable, strict=False)
-    return sorted(set(own) - set(usable))
+class Network(nn.Module):
+    """Input normalisation, then the CNN; images in [0, 1] in, logits out."""
+
+    def __init__(self, norm: nn.Module, body: nn.Module) -> None:
+        super().__init__()
+        self.norm, self.body = norm, body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.norm(x))
 
 
-def freeze_blocks(net: ConvNet, n: int) -> None:
-    """Stop gradients in the first n conv blocks (their batch-norm statistics are frozen too)."""
-    for block in list(net.features)[:n]:
-        block.requires_grad_(False)
-        block.eval()
+def build_net(spec: NetSpec) -> Network:
+    """The one factory every caller uses (training, registry loading, predict, Grad-CAM)."""
+    if spec.arch not in ARCHS:
+        raise ValueError(f"unknown arch {spec.arch!r}; one of {', '.join(ARCHS)}")
+    if spec.input_norm not in ("none", "imagenet"):
+        raise ValueError(f"unknown input_norm {spec.input_norm!r}; none or imagenet")
+    body = ConvNet(spec) if spec.arch == "convnet" else build_backbone(
+        spec.arch, spec.in_channels, spec.num_outputs, spec.dropout)
+    return Network(InputNorm(spec.in_channels) if spec.input_norm == "imagenet" else nn.Identity(), body)
+
+
+def layout(spec: NetSpec) -> Layout:
+    """Where the stem, the freezable blocks, the head and the Grad-CAM layer of `spec`'s network are."""
+    if spec.arch == "convnet":
+        last = f"features.{spec.depth - 1}"
+        return Layout("body.features.0.0.weight" if not spec.residual else "body.features.0.body.0.weight",
+                      "body.head.", tuple((f"body.features.{i}",) for i in range(spec.depth)),
+                      f"body.{last}.out.0" if spec.residual else f"body.{last}.5")
+    family = FAMILIES[spec.arch]
+    return Layout(f"body.{family.stem}", f"body.{family.head}",
+                  tuple(tuple(f"body.{m}" for m in block) for block in family.blocks), f"body.{family.cam_layer}")
+
+
+def freeze_blocks(net: nn.Module, spec: NetSpec, n: int) -> None:
+    """Stop gradients in the first n blocks of any family; their batch-norm statistics are frozen too."""
+    modules = dict(net.named_modules())
+    for block in layout(spec).blocks[:n]:
+        for name in block:
+            modules[name].requires_grad_(False)
+            modules[name].eval()
+
+
+def net_spec_for(cfg: TrainCfg, num_classes: int, in_channels: int = 1,
+                 init_state: dict[str, torch.Tensor] | None = None) -> NetSpec:
+    """The network a config describes; binary problems get one logit.
+
+    ImageNet weights expect ImageNet-normalised inputs, so their networks (and networks fine-tuned from
+    one, whose state carries the normalisation buffers) normalise their input first.
+    """
+    if num_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {num_classes}")
+    imagenet = cfg.arch != "convnet" and (cfg.pretrained == "imagenet" or "norm.mean" in (init_state or {}))
+    return NetSpec(
+        arch=cfg.arch,
+        input_norm="imagenet" if imagenet else "none",
+        in_channels=in_channels,
+        num_outputs=1 if num_classes == 2 else num_classes,
+        depth=cfg.depth,
+        width=cfg.width,
+        activation=cfg.activation,
+        dropout=cfg.dropout,
+        residual=cfg.residual,
+    )

@@ -22,9 +22,11 @@ def run(params: Params) -> None:
     paths.PROCESSED.mkdir(parents=True, exist_ok=True)
     index = preprocess(manifest, raw_dir, paths.IMAGES, settings["image_size"], window=settings["window"],
                        percentiles=tuple(settings["percentiles"]), workers=params.ingest.workers,
-                       channels=settings["channels"], frames=settings["frames"])
+                       channels=settings["channels"], frames=settings["frames"], resize_mode=settings["resize"],
+                       bits=settings["bits"])
     index.to_parquet(paths.INDEX, index=False)
     write_json(paths.PREPROCESS_SETTINGS, settings)  # what promote stores with the model
     print(f"preprocess: {len(index)} images -> {paths.IMAGES} ({settings['image_size']}px, "
-          f"window={settings['window']}, channels={settings['channels']}, frames={settings['frames']}) "
+          f"{settings['resize']}, uint{settings['bits']}, window={settings['window']}, "
+          f"channels={settings['channels']}, frames={settings['frames']}) "
           f"in {time.monotonic() - start:.1f}s")

@@ -9,10 +9,11 @@ import optuna
 
 from medtune import paths
 from medtune.config import Params
+from medtune.config.space import possible_values
 from medtune.data.datamodule import load_train_data
 from medtune.data.split import load_valid_splits, split_hash
 from medtune.tracking.lineage import lineage_tags, params_hash
-from medtune.tracking.pretrained import load_init_state
+from medtune.tracking.pretrained import resolve_pretrained
 from medtune.tracking.runs import flatten_params
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.outputs import overridden_train_keys, write_sweep_outputs
@@ -33,9 +34,12 @@ def run(params: Params, resume: bool = True) -> None:
                          parent_run_id=saved_parent_run(sweep_dir) if resume else None,
                          tags=tags, params=flatten_params(searched))
     print(f"tune: search.space samples {', '.join(overridden_train_keys(params))}: their train: values are not used")
-    init = load_init_state(params.train.init_from, params.tracking_uri) if params.train.init_from else None
+    archs = possible_values("arch", params.train, params.search.space)
+    states, loads = resolve_pretrained(params.train, archs, data.channels, data.num_classes, params.tracking_uri)
+    for line in loads:
+        print(f"tune: pretrained {line}")
     try:
-        result = run_sweep(Trainable(data, params.train, params.search, init_state=init), sweep_dir, logger,
+        result = run_sweep(Trainable(data, params.train, params.search, init_states=states), sweep_dir, logger,
                            resume=resume)
     except BaseException:
         logger.client.set_terminated(logger.parent_run_id, status="KILLED")

@@ -24,7 +24,7 @@ from medtune.models.inference import load_net, predict_proba
 WEIGHTS = "weights.pt"
 META = "meta.json"
 # Written into meta.json and tagged on every version; loaders refuse models without it (predict.py).
-FORMAT = "medtune-pyfunc/1"
+FORMAT = "medtune-pyfunc/2"  # 2: Network(norm, body) layout, MONAI backbones, uint8 store
 
 
 def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str, Any]) -> dict[str, str]:

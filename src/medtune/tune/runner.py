@@ -76,7 +76,7 @@ class ReportEachEpoch(pl.Callback):
 
 
 def train_trial(config: dict[str, Any], data: TrainData, base: TrainCfg, metric: str, mode: str,
-                threads: int, accelerator: str, init_state: dict | None) -> None:
+                threads: int, accelerator: str, init_states: dict[str, dict]) -> None:
     """One trial: the sampled values override the train defaults, then a plain `fit()` - continued
     from the trial's last checkpoint when Tune retries or restores it."""
     torch.set_num_threads(threads)
@@ -88,7 +88,7 @@ def train_trial(config: dict[str, Any], data: TrainData, base: TrainCfg, metric:
                 resume = shutil.copy(Path(ckpt_dir) / TRAINER_FILE, Path(local) / TRAINER_FILE)
                 best = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())["best"]
         fit(cfg, data, callbacks=[ReportEachEpoch(metric, mode, best)], accelerator=accelerator,
-            init_state=init_state, resume_ckpt=resume)
+            init_state=init_states.get(cfg.arch), resume_ckpt=resume)
 
 
 def guarded_trial(config: dict[str, Any], trial_fn: Callable[..., None], metric: str, **kwargs: Any) -> None:
@@ -173,14 +173,14 @@ class Trainable:
     data: TrainData
     base: TrainCfg
     search: SearchCfg
-    init_state: dict | None = None                # pretrained weights, resolved on the driver
+    init_states: dict[str, dict] = dataclasses.field(default_factory=dict)  # arch -> pretrained weights
     trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
 
     def build(self) -> Any:
         fn = tune.with_parameters(
             guarded_trial, trial_fn=self.trial_fn, data=self.data, base=self.base,
             metric=self.search.metric, mode=self.search.mode, threads=max(1, int(self.search.cpus_per_trial)),
-            accelerator="gpu" if self.search.gpus_per_trial > 0 else "cpu", init_state=self.init_state)
+            accelerator="gpu" if self.search.gpus_per_trial > 0 else "cpu", init_states=self.init_states)
         return tune.with_resources(fn, {"cpu": self.search.cpus_per_trial, "gpu": self.search.gpus_per_trial})
 
 

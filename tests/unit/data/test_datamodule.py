@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,14 @@ import pytest
 import torch
 
 from medtune.data.datamodule import (
-    ArrayDataset,
+    ImageDataset,
     SplitArrays,
     TrainData,
     load_split,
     load_train_data,
     make_loaders,
 )
+from medtune.data.store import ImageArray
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
 
@@ -25,10 +27,10 @@ N, SIZE = 30, 16
 
 @pytest.fixture
 def processed(tmp_path: Path) -> tuple[Path, dict]:
-    """30 images whose pixel value encodes their row, three classes, rows shuffled against sample ids."""
+    """30 uint8 images whose pixel value encodes their row (8 * row), three classes, rows shuffled."""
     torch.set_num_threads(1)
     rows = np.arange(N)
-    x = (rows[:, None, None, None] / N * np.ones((N, 1, SIZE, SIZE))).astype(np.float32)
+    x = (8 * rows[:, None, None, None] * np.ones((N, 1, SIZE, SIZE))).astype(np.uint8)
     np.save(tmp_path / "images.npy", x)
     order = np.random.default_rng(0).permutation(N)  # index order differs from array order
     names = np.array(["effusion", "normal", "pneumonia"])
@@ -52,10 +54,23 @@ def test_split_rows_follow_the_split_file(processed: tuple[Path, dict]) -> None:
     val = load_split(root, splits, "val")
     assert val.sample_ids == splits["val"]
     expected_rows = [int(s[2:]) for s in splits["val"]]
-    np.testing.assert_allclose(val.x[:, 0, 0, 0], np.array(expected_rows) / N, rtol=1e-6)
-    assert val.x.dtype == np.float32 and val.x.flags["C_CONTIGUOUS"] and not isinstance(val.x, np.memmap)
+    pixels = val.x[:]
+    np.testing.assert_allclose(pixels[:, 0, 0, 0], 8 * np.array(expected_rows) / 255, rtol=1e-6)
+    assert pixels.dtype == np.float32 and val.x.shape == (6, 1, SIZE, SIZE)
+    np.testing.assert_array_equal(val.x.raw(slice(None))[:, 0, 0, 0], 8 * np.array(expected_rows))
     assert val.y.dtype == np.int64 and list(val.y) == [r % 3 for r in expected_rows]
     assert val.patient_keys == [f"p{r // 2}" for r in expected_rows]
+
+
+def test_a_split_is_a_lazy_view_not_a_copy(processed: tuple[Path, dict]) -> None:
+    """Ray pickles the splits into every trial: only the path and row numbers may travel."""
+    root, splits = processed
+    train = load_split(root, splits, "train")
+    assert isinstance(train.x, ImageArray) and isinstance(train.x.store, np.memmap)
+    shipped = pickle.dumps(train.x)
+    assert len(shipped) < 1000 + 8 * len(train)  # no pixels inside
+    again = pickle.loads(shipped)
+    np.testing.assert_array_equal(again[:], train.x[:])
 
 
 def test_unknown_ids_and_missing_files_fail_in_one_line(processed: tuple[Path, dict], tmp_path: Path) -> None:
@@ -78,7 +93,7 @@ def test_loaders_yield_batches_of_the_right_shape(processed: tuple[Path, dict]) 
     data = load_train_data(*processed)
     train, val = make_loaders(data, batch_size=4, augment=0.5, num_workers=0, seed=0)
     x, y = next(iter(train))
-    assert x.shape == (4, 1, SIZE, SIZE) and x.dtype == torch.float32
+    assert x.shape == (4, 1, SIZE, SIZE) and x.dtype == torch.uint8  # normalised on the device, per batch
     assert y.shape == (4,) and y.dtype == torch.int64
     assert sum(len(b[1]) for b in train) == 18
     assert sum(len(b[1]) for b in val) == 6
@@ -88,12 +103,12 @@ def test_val_order_is_fixed_and_train_shuffle_is_seeded(processed: tuple[Path, d
     data = load_train_data(*processed)
 
     def first_pixels(loader: torch.utils.data.DataLoader) -> list[float]:
-        return torch.cat([b[0][:, 0, 0, 0] for b in loader]).tolist()
+        return (torch.cat([b[0][:, 0, 0, 0] for b in loader]).float() / 255).tolist()
 
     train_a, val_a = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
     train_b, val_b = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=1)
     train_c, _ = make_loaders(data, batch_size=4, augment=0.0, num_workers=0, seed=2)
-    expected = pytest.approx(list(data.val.x[:, 0, 0, 0]))
+    expected = pytest.approx(list(data.val.x[:][:, 0, 0, 0]))
     assert first_pixels(val_a) == first_pixels(val_a) == first_pixels(val_b) == expected
     assert first_pixels(train_a) == first_pixels(train_b) != first_pixels(train_c)
 
@@ -104,16 +119,29 @@ def test_a_lone_last_batch_is_dropped_for_batch_norm(processed: tuple[Path, dict
     assert [len(b[1]) for b in train] == [17]
 
 
-def test_array_dataset_augments_channel_first_images() -> None:
-    x = np.random.default_rng(0).random((2, 1, SIZE, SIZE), dtype=np.float32)
-    ds = ArrayDataset(x, np.array([0, 1]), train_transform(1.0, seed=0))
+def _store(tmp_path: Path, x: np.ndarray) -> ImageArray:
+    np.save(tmp_path / "images.npy", x)
+    return ImageArray(tmp_path / "images.npy", np.arange(len(x)))
+
+
+def test_image_dataset_augments_channel_first_uint8_images(tmp_path: Path) -> None:
+    x = (np.random.default_rng(0).random((2, 1, SIZE, SIZE)) * 255).astype(np.uint8)
+    ds = ImageDataset(_store(tmp_path, x), np.array([0, 1]), train_transform(1.0, seed=0))
     image, target = ds[0]
-    assert image.shape == (1, SIZE, SIZE) and image.dtype == torch.float32 and int(target) == 0
+    assert image.shape == (1, SIZE, SIZE) and image.dtype == torch.uint8 and int(target) == 0
 
 
-def test_each_loader_worker_gets_its_own_reproducible_augmentations() -> None:
-    x = np.full((4, 1, SIZE, SIZE), 0.5, dtype=np.float32)  # identical images: only the RNG differs
-    arrays = SplitArrays(x, np.array([0, 1, 0, 1]), list("abcd"), list("abcd"))
+def test_a_16_bit_store_reaches_the_model_as_float_in_unit_range(tmp_path: Path) -> None:
+    x = np.full((2, 3, SIZE, SIZE), 65535, dtype=np.uint16)
+    x[1] = 0
+    ds = ImageDataset(_store(tmp_path, x), np.array([0, 1]), train_transform(0.5, seed=0))
+    image, _ = ds[0]
+    assert image.dtype == torch.float32 and image.shape == (3, SIZE, SIZE) and float(image.max()) <= 1.0
+
+
+def test_each_loader_worker_gets_its_own_reproducible_augmentations(tmp_path: Path) -> None:
+    x = np.full((4, 1, SIZE, SIZE), 128, dtype=np.uint8)  # identical images: only the RNG differs
+    arrays = SplitArrays(_store(tmp_path, x), np.array([0, 1, 0, 1]), list("abcd"), list("abcd"))
     data = TrainData(arrays, arrays, 2, ["n", "p"])
 
     def batches() -> list[np.ndarray]:

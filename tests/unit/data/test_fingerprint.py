@@ -42,10 +42,10 @@ def test_auto_settings_resolve_from_the_fingerprint() -> None:
     params = load_params(ROOT / "params.yaml", {"preprocess.image_size": "auto", "preprocess.window": "auto"})
     fp = {"recommended": {"image_size": 128, "window": "percentile"}}
     assert resolve(params, fp) == {"image_size": 128, "window": "percentile", "percentiles": [0.5, 99.5],
-                                   "channels": 1, "frames": "middle"}
+                                   "channels": 1, "frames": "middle", "resize": "pad", "bits": 8}
     fixed = load_params(ROOT / "params.yaml", {"preprocess.image_size": 64, "preprocess.window": "lung"})
     assert resolve(fixed, fp)["image_size"] == 64 and resolve(fixed, fp)["window"] == "lung"
     with pytest.raises(ConfigError, match="run ingest"):
         resolve(params, {})
-    with pytest.raises(ConfigError, match="too small for depth"):
+    with pytest.raises(ConfigError, match="too small for the networks searched"):
         resolve(params, {"recommended": {"image_size": 4, "window": "header"}})

@@ -8,6 +8,8 @@ import torch
 from medtune.evaluate.gradcam import gradcam, pick_cases, write_gradcam_grid
 from medtune.models.nets import NetSpec, build_net
 
+SPEC = NetSpec(depth=2, width=8, dropout=0.0)
+
 
 def corner_cohort(n: int = 128, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Class 1 has a bright 4x4 patch in the top-left corner; both classes carry the same noise."""
@@ -20,7 +22,7 @@ def corner_cohort(n: int = 128, size: int = 16, seed: int = 0) -> tuple[np.ndarr
 
 def test_gradcam_points_at_the_evidence() -> None:
     torch.manual_seed(0)
-    net = build_net(NetSpec(depth=2, width=8, dropout=0.0))
+    net = build_net(SPEC)
     x, y = corner_cohort(n=64)
     optimiser = torch.optim.Adam(net.parameters(), lr=0.02)
     for _ in range(25):
@@ -31,12 +33,12 @@ def test_gradcam_points_at_the_evidence() -> None:
         optimiser.step()
     net.eval()
     positives = x[y == 1][:8]
-    cams = gradcam(net, positives, np.ones(len(positives), dtype=int))
+    cams = gradcam(net, SPEC, positives, np.ones(len(positives), dtype=int))
     assert cams.shape == (8, 16, 16) and cams.min() >= 0 and cams.max() <= 1
     corner, elsewhere = cams[:, :8, :8].mean(), cams[:, 8:, 8:].mean()
     assert corner > 2 * elsewhere, (corner, elsewhere)
     net.train()
-    gradcam(net, positives[:1], np.ones(1, dtype=int))
+    gradcam(net, SPEC, positives[:1], np.ones(1, dtype=int))
     assert net.training  # the caller's mode is restored
 
 
@@ -49,6 +51,8 @@ def test_pick_cases_and_grid_png(tmp_path) -> None:
     net = build_net(NetSpec(depth=2, width=4))
     x, y = corner_cohort(n=10)
     prob = np.linspace(0.05, 0.95, 10)
-    path = write_gradcam_grid(net, x, y, prob, 0.5, ["normal", "abnormal"], 3, tmp_path / "gradcam.png")
+    path = write_gradcam_grid(net, NetSpec(depth=2, width=4), x, y, prob, 0.5, ["normal", "abnormal"], 3,
+                              tmp_path / "gradcam.png")
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert write_gradcam_grid(net, x, y, prob, 0.5, ["normal", "abnormal"], 0, tmp_path / "none.png") is None
+    assert write_gradcam_grid(net, NetSpec(depth=2, width=4), x, y, prob, 0.5, ["normal", "abnormal"], 0,
+                              tmp_path / "none.png") is None

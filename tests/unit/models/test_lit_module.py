@@ -76,13 +76,13 @@ def test_binary_loss_weights_the_positive_class() -> None:
     assert pos.item() == pytest.approx(3 * neg.item())
 
 
-def test_predict_proba_shapes_for_binary_and_multiclass() -> None:
-    x = torch.rand(5, 1, 16, 16)
-    binary, multi = make().eval(), make(num_outputs=4).eval()
-    with torch.no_grad():
-        p1, p4 = binary.predict_proba(x), multi.predict_proba(x)
-    assert p1.shape == (5,) and ((p1 > 0) & (p1 < 1)).all()
-    assert p4.shape == (5, 4) and torch.allclose(p4.sum(1), torch.ones(5))
+def test_uint8_batches_are_normalised_on_the_device() -> None:
+    module = make()
+    x = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1)
+    out, y = module.on_after_batch_transfer((x, torch.zeros(3, dtype=torch.long)), 0)
+    assert out.dtype == torch.float32 and out.ravel().tolist() == pytest.approx([0.0, 0.2, 1.0])
+    floats = torch.rand(2, 1, 4, 4)
+    assert module.on_after_batch_transfer((floats, y[:2]), 0)[0] is floats  # a 16-bit store arrives as float
 
 
 def test_wrong_number_of_class_weights_is_refused() -> None:

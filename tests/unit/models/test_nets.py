@@ -43,3 +43,10 @@ def test_every_allowed_activation_has_a_module() -> None:
     from medtune.models.nets import ACTIVATION_MODULES
 
     assert tuple(ACTIVATION_MODULES) == ACTIVATIONS
+
+
+def test_every_allowed_arch_has_a_builder() -> None:
+    from medtune.choices import ARCHS
+    from medtune.models.backbones import FAMILIES
+
+    assert ARCHS == ("convnet", *FAMILIES)

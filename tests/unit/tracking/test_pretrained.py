@@ -1,4 +1,4 @@
-"""train.init_from: weights from a file or an MLflow model URI, loaded weights-only, clear errors."""
+"""train.pretrained: weights from a file or an MLflow model URI, loaded weights-only, clear errors."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 import torch
 from tests._registry import local_store, register_untrained
 
+from medtune.config import TrainCfg
 from medtune.errors import ConfigError
-from medtune.models.nets import NetSpec, build_net, load_compatible
-from medtune.tracking.pretrained import load_init_state
+from medtune.models.nets import NetSpec, build_net
+from medtune.tracking.pretrained import fetch_state, resolve_pretrained
 
 
 def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
@@ -18,16 +19,18 @@ def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
     torch.save({"net": {}, "state_dict": net.state_dict()}, tmp_path / "bundle.pt")
     torch.save(net.state_dict(), tmp_path / "bare.pt")
     for name in ("bundle.pt", "bare.pt"):
-        state = load_init_state(str(tmp_path / name))
+        state = fetch_state(str(tmp_path / name))
         assert state.keys() == net.state_dict().keys()
 
 
-def test_head_of_another_shape_keeps_its_fresh_init() -> None:
-    source = build_net(NetSpec(depth=2, width=4, num_outputs=3)).state_dict()
-    target = build_net(NetSpec(depth=2, width=4, num_outputs=1))
-    skipped = load_compatible(target, source)
-    assert skipped == ["head.bias", "head.weight"]
-    assert torch.equal(target.state_dict()["features.0.0.weight"], source["features.0.0.weight"])
+def test_resolve_checks_the_file_against_every_arch_of_the_sweep(tmp_path: Path) -> None:
+    torch.save(build_net(NetSpec(depth=2, width=4)).state_dict(), tmp_path / "convnet.pt")
+    base = TrainCfg(pretrained=str(tmp_path / "convnet.pt"), depth=2, width=4)
+    states, lines = resolve_pretrained(base, ["convnet"], channels=1, num_classes=2)
+    assert set(states) == {"convnet"} and "copied" in lines[0]
+    with pytest.raises(ConfigError, match="nothing matches a resnet18 network"):
+        resolve_pretrained(base, ["convnet", "resnet18"], channels=1, num_classes=2)
+    assert resolve_pretrained(TrainCfg(), ["convnet", "resnet18"], channels=1, num_classes=2) == ({}, [])
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -38,8 +41,8 @@ def test_bad_sources_are_one_line(tmp_path: Path, content: bytes | None, expecte
     path = tmp_path / "missing.pt"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(ConfigError, match=f"params.yaml: train.init_from: {expected}"):
-        load_init_state(str(path))
+    with pytest.raises(ConfigError, match=f"params.yaml: train.pretrained: {expected}"):
+        fetch_state(str(path))
 
 
 def test_registered_model_uri(tmp_path: Path) -> None:
@@ -47,7 +50,7 @@ def test_registered_model_uri(tmp_path: Path) -> None:
     meta = {"preprocess": {"image_size": 8}, "class_names": ["a", "b"], "threshold": 0.5}
     _, net = register_untrained(client, experiment_id, "pre", tmp_path / "files", NetSpec(depth=1, width=4),
                                 meta, {})
-    state = load_init_state("models:/pre/1", uri)
+    state = fetch_state("models:/pre/1", uri)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
     with pytest.raises(ConfigError, match="cannot fetch 'models:/nope/1'"):
-        load_init_state("models:/nope/1", uri)
+        fetch_state("models:/nope/1", uri)
