@@ -31,6 +31,6 @@ def register_untrained(client: MlflowClient, experiment_id: str, name: str, file
     artifacts = write_model_files(files, spec.to_dict(), net.state_dict(), meta)
     size = meta["preprocess"]["image_size"]
     example = np.zeros((2, spec.in_channels, size, size), np.float32)
-    out = predictions_frame(np.array([0.2, 0.7]), meta["class_names"], meta["threshold"])
+    out = predictions_frame(np.array([0.2, 0.7]), meta["task"], meta["threshold"])
     run = client.create_run(experiment_id)
     return log_and_register(name, run.info.run_id, artifacts, example, out, tags), net

@@ -12,6 +12,11 @@ ARCHS = ("convnet", "resnet18", "resnet34", "resnet50", "resnet101", "densenet12
          "efficientnet-b0", "efficientnet-b1", "efficientnet-b2", "efficientnet-b3", "seresnet50")
 MIN_BACKBONE_SIZE = 32  # px: DenseNet's transitions and EfficientNet-B0's stem need at least this
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed")
+# ingest.task: auto reads it off the labels (one column, two values: binary; more: multiclass; a list of
+# 0/1 columns: multilabel); regression must be asked for.
+TASKS = ("binary", "multiclass", "multilabel", "regression")
+UNCERTAIN_POLICIES = ("ignore", "zero", "one")  # a -1 (CheXpert's "uncertain") in a multilabel column
+REGRESSION_LOSSES = ("mse", "huber", "mae")
 OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adagrad", "adam", "adamw")
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid")
 

@@ -43,7 +43,9 @@ def sample_data(out: Path = typer.Option(Path("data/raw"), help="folder for the 
                 npz: Path | None = typer.Option(None, help="MedMNIST-format .npz to convert"),
                 limit: int | None = typer.Option(None, help="at most this many images per split (npz)"),
                 patients: int = typer.Option(60, help="synthetic cohort: number of patients"),
-                seed: int = typer.Option(0, help="synthetic cohort: seed")) -> None:
+                seed: int = typer.Option(0, help="synthetic cohort: seed"),
+                task: str = typer.Option("binary", help="synthetic cohort: binary | multiclass | multilabel "
+                                         "| regression")) -> None:
     """Write a sample DICOM cohort and its labels.csv (from a MedMNIST .npz, else synthetic)."""
     from medtune.data.sample import write_from_npz, write_synthetic
 
@@ -53,8 +55,8 @@ def sample_data(out: Path = typer.Option(Path("data/raw"), help="folder for the 
         n = write_from_npz(npz, out, labels, limit=limit)
         print(f"sample-data: {n} DICOM files from {npz.name} (official train/val/test kept in labels.csv)")
     else:
-        n = write_synthetic(out, labels, n_patients=patients, seed=seed)
-        print(f"sample-data: {n} synthetic DICOM files ({patients} patients) in {out}")
+        n = write_synthetic(out, labels, n_patients=patients, seed=seed, task=task)
+        print(f"sample-data: {n} synthetic DICOM files ({patients} patients, {task}) in {out}")
 
 
 @app.command()

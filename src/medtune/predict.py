@@ -75,9 +75,9 @@ def prepare(path: Path, preprocess: dict[str, Any], key: bytes) -> tuple[np.ndar
 
 
 def predict_files(inputs: Iterable[Path], loaded: LoadedModel, key: bytes, batch: int = BATCH) -> pd.DataFrame:
-    """One row per input file: status/reason, class probabilities and the label at the stored threshold."""
+    """One row per input file: status/reason and the model's columns for its task (pyfunc.predictions_frame:
+    class probabilities and the call at the stored threshold(s), or the predicted value)."""
     files = collect_files(inputs)
-    columns = [f"prob_{c}" for c in loaded.meta["class_names"]] + ["predicted"]
     frames, shown = [], time.monotonic()
     for start in range(0, len(files), batch):
         images, rows = [], []
@@ -86,11 +86,11 @@ def predict_files(inputs: Iterable[Path], loaded: LoadedModel, key: bytes, batch
             rows.append(row)
             if image is not None:
                 images.append(image)
-        table = pd.DataFrame(rows).assign(**{c: np.nan for c in columns[:-1]}, predicted="")
+        table = pd.DataFrame(rows)
         if images:
             scored = loaded.model.predict(np.stack(images))
-            for column in columns:
-                table.loc[table["status"] == OK, column] = scored[column].to_numpy()
+            scored.index = table.index[table["status"] == OK]
+            table = table.join(scored)
         frames.append(table)
         if time.monotonic() - shown > 2:
             print(f"predict: {min(start + batch, len(files))}/{len(files)} files", file=sys.stderr)

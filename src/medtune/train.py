@@ -19,16 +19,16 @@ from medtune.config import TrainCfg
 from medtune.config.space import min_image_size
 from medtune.data.datamodule import TrainData, make_loaders
 from medtune.errors import ConfigError
-from medtune.models.lit_module import LitClassifier
+from medtune.models.heads import METRICS, loss_weights
+from medtune.models.lit_module import LitModel
 from medtune.models.nets import NetSpec, layout, net_spec_for
 from medtune.models.weights import load_pretrained
-
-HISTORY_KEYS = ("train_loss", "val_loss", "val_auroc", "val_acc")
 
 
 @dataclass
 class FitResult:
-    """What a run produced: best-epoch metrics, per-epoch history, and the best weights (on CPU)."""
+    """What a run produced: best-epoch metrics, per-epoch history, the best weights (on CPU) and that
+    epoch's validation predictions (probabilities, or values for regression) in val order."""
 
     metrics: dict[str, float]
     history: list[dict] = field(default_factory=list)
@@ -38,20 +38,14 @@ class FitResult:
     val_prob: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
 
 
-def class_weights_for(y: np.ndarray, num_classes: int) -> list[float]:
-    """Inverse class frequency, normalised to mean 1 (a class absent from train counts as seen once)."""
-    counts = np.maximum(np.bincount(y, minlength=num_classes), 1).astype(np.float64)
-    inv = 1.0 / counts
-    return (inv * num_classes / inv.sum()).tolist()
-
-
-def _is_better(row: dict, best: dict | None) -> bool:
-    """Higher val_auroc wins; ties go to the lower val_loss. A NaN AUROC (one-class val) ranks last."""
+def _is_better(row: dict, best: dict | None, metric: str, mode: str) -> bool:
+    """The better `metric` wins (a NaN, e.g. AUROC of a one-class val, ranks last); ties: lower val_loss."""
     if best is None:
         return True
-    auc = row["val_auroc"] if math.isfinite(row["val_auroc"]) else -math.inf
-    best_auc = best["val_auroc"] if math.isfinite(best["val_auroc"]) else -math.inf
-    return auc > best_auc or (auc == best_auc and row["val_loss"] < best["val_loss"])
+    sign = 1.0 if mode == "max" else -1.0
+    value = sign * row[metric] if math.isfinite(row[metric]) else -math.inf
+    best_value = sign * best[metric] if math.isfinite(best[metric]) else -math.inf
+    return value > best_value or (value == best_value and row["val_loss"] < best["val_loss"])
 
 
 class _HistoryCallback(pl.Callback):
@@ -61,7 +55,8 @@ class _HistoryCallback(pl.Callback):
     reporter) can stop the run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keys: tuple[str, ...], metric: str, mode: str) -> None:
+        self.keys, self.metric, self.mode = keys, metric, mode
         self.history: list[dict] = []
         self.best: dict | None = None
         self.best_state: dict = {}
@@ -72,13 +67,13 @@ class _HistoryCallback(pl.Callback):
             return
         metrics = trainer.callback_metrics
         row: dict = {"epoch": trainer.current_epoch}
-        row.update({k: float(metrics[k]) if k in metrics else math.nan for k in HISTORY_KEYS})
+        row.update({k: float(metrics[k]) if k in metrics else math.nan for k in self.keys})
         self.history.append(row)
-        if _is_better(row, self.best):
-            assert isinstance(pl_module, LitClassifier)
+        if _is_better(row, self.best, self.metric, self.mode):
+            assert isinstance(pl_module, LitModel)
             self.best = row
             self.best_state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}
-            self.val_prob = pl_module.epoch_val_probs()
+            self.val_prob = pl_module.epoch_val_outputs()
 
 
 def _check_fits_image(cfg: TrainCfg, spec: NetSpec, image_size: int) -> None:
@@ -140,12 +135,14 @@ def fit(
     accelerator: str = "auto",
     init_state: dict[str, torch.Tensor] | None = None,
     resume_ckpt: str | None = None,
+    select: tuple[str, str] | None = None,
 ) -> FitResult:
     """Train one configuration on train, select the best epoch on val, return metrics and weights.
 
     `callbacks` run after the internal history callback; in `on_validation_epoch_end` they see this
-    epoch's train_loss, val_loss, val_auroc and val_acc in `trainer.callback_metrics`. If one of them
-    sets `trainer.should_stop`, fit returns what was recorded so far.
+    epoch's train_loss, val_loss and the task's metrics (models.heads.METRICS) in
+    `trainer.callback_metrics`. If one of them sets `trainer.should_stop`, fit returns what was recorded
+    so far. `select` is the (metric, mode) that picks the best epoch, by default the task's.
 
     `init_state` starts from pretrained weights (any layout models.weights reads; a load that would copy
     nothing but the head is refused; the first `cfg.freeze_blocks` blocks are then frozen). `resume_ckpt`,
@@ -154,26 +151,30 @@ def fit(
     """
     accelerator = "gpu" if accelerator == "auto" and torch.cuda.is_available() else (
         "cpu" if accelerator == "auto" else accelerator)
-    spec = net_spec_for(cfg, data.num_classes, data.channels, init_state)
+    spec = net_spec_for(cfg, data.task, data.channels, init_state)
     _check_fits_image(cfg, spec, data.image_size)
     started = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = LitClassifier(
+    y = data.train.y
+    module = LitModel(
         net=spec.to_dict(),
         lr=cfg.lr,
         optimizer=cfg.optimizer,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,
         epochs=cfg.epochs,
-        class_weights=class_weights_for(data.train.y, data.num_classes),
+        loss_weights=loss_weights(data.task.kind, y, data.task.num_outputs),
         frozen_blocks=cfg.freeze_blocks if init_state is not None else 0,
         channels_last=accelerator == "gpu",
+        regression_loss=cfg.regression_loss,
+        target_stats=(float(np.mean(y)), float(np.std(y)) or 1.0) if data.task.kind == "regression" else (0.0, 1.0),
     )
     if init_state is not None:
         load_pretrained(module.net, spec, init_state, cfg.pretrained)
     train_loader, val_loader = make_loaders(data, cfg.batch_size, cfg.augment,
                                             loader_workers(cfg.num_workers, accelerator), cfg.seed)
-    history = _HistoryCallback()
+    keys = ("train_loss", "val_loss", *METRICS[data.task.kind])
+    history = _HistoryCallback(keys, *(select or (data.task.metric, data.task.mode)))
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     trainer = _make_trainer(cfg, [history, *(callbacks or [])], accelerator)
     try:
@@ -189,8 +190,8 @@ def fit(
 
 
 def _result(history: _HistoryCallback, spec: NetSpec, seconds: float) -> FitResult:
-    best = history.best or {k: math.nan for k in HISTORY_KEYS} | {"epoch": -1}
-    metrics = {k: float(best[k]) for k in HISTORY_KEYS}
+    best = history.best or {k: math.nan for k in history.keys} | {"epoch": -1}
+    metrics = {k: float(best[k]) for k in history.keys}
     metrics.update(epochs_run=float(len(history.history)), seconds=seconds)
     return FitResult(
         metrics=metrics,

@@ -10,6 +10,8 @@ import numpy as np
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
+from medtune.data.store import write_images
+from medtune.task import Task
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.runner import Trainable, run_sweep, saved_parent_run
 
@@ -18,11 +20,11 @@ NUM_SAMPLES = 4
 
 def load(workdir: Path) -> TrainData:
     arrays = np.load(workdir / "data.npz")
-    split = {name: SplitArrays(arrays[f"{name}_x"], arrays[f"{name}_y"],
-                               [f"{name}{i}" for i in range(len(arrays[f"{name}_y"]))],
-                               [f"{name}{i}" for i in range(len(arrays[f"{name}_y"]))])
+    ids = {name: [f"{name}{i}" for i in range(len(arrays[f"{name}_y"]))] for name in ("train", "val")}
+    split = {name: SplitArrays(write_images(workdir / f"{name}.npy", np.clip(arrays[f"{name}_x"], 0, 1)),
+                               arrays[f"{name}_y"], ids[name], ids[name])
              for name in ("train", "val")}
-    return TrainData(split["train"], split["val"], 2, ["a", "b"])
+    return TrainData(split["train"], split["val"], Task("binary", ("a", "b")))
 
 
 def main(workdir: Path) -> None:

@@ -24,6 +24,8 @@ from tests.integration.mlflow_server import MlflowServer
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData
+from medtune.data.store import write_images
+from medtune.task import Task
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, run_sweep
 
@@ -62,13 +64,13 @@ def postgres_db() -> Iterator[str]:
         admin.close()
 
 
-def arrays(n: int, size: int, seed: int) -> SplitArrays:
+def arrays(n: int, size: int, seed: int, folder: Path) -> SplitArrays:
     rng = np.random.default_rng(seed)
     x = rng.normal(0.3, 0.05, (n, 1, size, size)).astype(np.float32)
     y = (np.arange(n) % 2).astype(np.int64)
     x[y == 1, 0, 4:10, 4:10] += 0.5
     ids = [f"{seed}-{i}" for i in range(n)]
-    return SplitArrays(x, y, ids, ids)
+    return SplitArrays(write_images(folder / f"images-{seed}.npy", np.clip(x, 0, 1)), y, ids, ids)
 
 
 def epoch_points(client: MlflowClient, run_id: str) -> int:
@@ -111,7 +113,7 @@ def test_tune_stage_on_a_two_worker_cluster_logs_everything_to_postgres_mlflow(
 
 def test_killed_worker_node_trials_are_retried_elsewhere(cluster: tuple[Cluster, list], tmp_path: Path) -> None:
     head, (doomed, survivor) = cluster
-    data = TrainData(arrays(512, 32, 0), arrays(128, 32, 1), 2, ["a", "b"])
+    data = TrainData(arrays(512, 32, 0, tmp_path), arrays(128, 32, 1, tmp_path), Task("binary", ("a", "b")))
     base = TrainCfg(batch_size=32, epochs=5, depth=2, width=16, augment=0.0, seed=5)
     search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=5, max_failures=2,
                        address=head.address, space=(ParamSpec("lr", low=1e-3, high=1e-2, log=True),))
@@ -149,7 +151,7 @@ def test_killed_worker_node_trials_are_retried_elsewhere(cluster: tuple[Cluster,
 
 def test_mlflow_server_outage_mid_sweep_loses_nothing(tmp_path: Path) -> None:
     ray.shutdown()
-    data = TrainData(arrays(256, 16, 0), arrays(64, 16, 1), 2, ["a", "b"])
+    data = TrainData(arrays(256, 16, 0, tmp_path), arrays(64, 16, 1, tmp_path), Task("binary", ("a", "b")))
     base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.0, seed=9)
     search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=3,
                        space=(ParamSpec("lr", low=1e-3, high=1e-2, log=True),))

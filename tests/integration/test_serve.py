@@ -117,10 +117,10 @@ def test_remote_tracking_server_predict_and_models_serve(tmp_path: Path, hmac_ke
         spec = NetSpec(depth=2, width=4)
         meta = {"preprocess": {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5], "channels": 1,
                                "frames": "middle", "resize": "pad", "bits": 8},
-                "class_names": ["abnormal", "normal"], "threshold": 0.4}
+                "task": {"kind": "binary", "names": ["abnormal", "normal"]}, "threshold": 0.4}
         artifacts = write_model_files(tmp_path / "model", spec.to_dict(), build_net(spec).state_dict(), meta)
         run_id = client.create_run(experiment_id).info.run_id
-        out = predictions_frame(np.array([0.2, 0.7]), meta["class_names"], 0.4)
+        out = predictions_frame(np.array([0.2, 0.7]), meta["task"], 0.4)
         version = log_and_register(NAME, run_id, artifacts, np.zeros((2, 1, 16, 16), np.float32), out,
                                    {"medtune.split_hash": "s", "medtune.val_auroc": "0.8"})
         promote(NAME, version, "auroc", 0.8, "s", 0.0)

@@ -31,7 +31,7 @@ PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5], 
 def registry(tmp_path: Path) -> str:
     """A SQLite store holding one medtune champion (untrained net, 16 px, threshold 0.5)."""
     uri, client, experiment_id = local_store(tmp_path, "unit")
-    meta = {"preprocess": PREPROCESS, "class_names": ["abnormal", "normal"], "threshold": 0.5}
+    meta = {"preprocess": PREPROCESS, "task": {"kind": "binary", "names": ["abnormal", "normal"]}, "threshold": 0.5}
     version, _ = register_untrained(client, experiment_id, NAME, tmp_path / "model", NetSpec(depth=2, width=4),
                                     meta, {"medtune.split_hash": "s1", "medtune.val_auroc": "0.9"})
     promote(NAME, version, "auroc", 0.9, "s1", 0.0)

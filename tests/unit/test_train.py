@@ -16,7 +16,9 @@ from medtune.config import TrainCfg
 from medtune.data.datamodule import TrainData, load_train_data
 from medtune.errors import ConfigError
 from medtune.models.inference import load_net, predict_proba
-from medtune.train import FitResult, fit, net_spec_for
+from medtune.models.nets import net_spec_for
+from medtune.task import Task, write_task
+from medtune.train import FitResult, fit
 
 SIZE = 16
 
@@ -42,6 +44,7 @@ def write_square_cohort(root: Path, n: int = 96, seed: int = 0, k: int = 4) -> t
         "row": np.arange(n), "sample_id": ids, "patient_key": [f"p{i:03d}" for i in range(n)],
         "label": np.where(y == 1, "square", "plain"), "target": y,
     }).to_parquet(root / "index.parquet")
+    write_task(Task("binary", ("plain", "square")), root / "task.json")
     half, quarter = n // 2, n // 4
     splits = {"train": ids[:half], "val": ids[half : half + quarter], "test": ids[half + quarter :]}
     return root, splits
@@ -132,11 +135,12 @@ def test_predict_proba_and_load_net_round_trip(trained: FitResult, data: TrainDa
     np.testing.assert_array_equal(probs, again)
 
 
-def test_net_spec_for_uses_one_logit_for_binary() -> None:
-    assert net_spec_for(TrainCfg(), 2).num_outputs == 1
-    assert net_spec_for(TrainCfg(depth=2), 5, in_channels=3).num_outputs == 5
-    with pytest.raises(ValueError):
-        net_spec_for(TrainCfg(), 1)
+def test_net_spec_for_gives_each_task_its_outputs() -> None:
+    assert net_spec_for(TrainCfg(), Task("binary", ("a", "b"))).num_outputs == 1
+    spec = net_spec_for(TrainCfg(depth=2), Task("multiclass", tuple("abcde")), in_channels=3)
+    assert (spec.num_outputs, spec.task, spec.in_channels) == (5, "multiclass", 3)
+    assert net_spec_for(TrainCfg(), Task("multilabel", ("x", "y"))).num_outputs == 2
+    assert net_spec_for(TrainCfg(), Task("regression", ("r",))).num_outputs == 1
 
 
 def test_fit_refuses_a_net_deeper_than_the_image(data: TrainData) -> None:

@@ -63,6 +63,11 @@ def _build_section(cls: type, name: str, section: dict[str, Any], source: str) -
         if key == "space":
             values[key] = parse_space(value, source)
             continue
+        if (name, key) == ("ingest", "label_column") and isinstance(value, list):
+            if not value or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{source}: ingest.label_column: expected a column name or a list of them")
+            values[key] = tuple(value)  # several 0/1 columns: a multilabel task
+            continue
         if (name, key) in AUTO_KEYS and value == "auto":
             values[key] = value  # resolved later: image_size from the fingerprint, num_workers per trial
             continue

@@ -20,7 +20,10 @@ class IngestCfg:
     raw_dir: str = "data/raw"
     labels: str = "data/labels.csv"
     path_column: str = "path"
-    label_column: str = "label"
+    label_column: str | tuple[str, ...] = "label"  # one column, or a list of 0/1 columns (multilabel)
+    task: str = "auto"                # auto | binary | multiclass | multilabel | regression
+    uncertain: str = "ignore"         # multilabel -1 cells: ignore (masked) | zero | one
+    positive_label: str | None = None  # binary: the positive class (default: the second in sort order)
     workers: int = 2
     label_key: str = "path"
     key_column: str = ""
@@ -69,6 +72,7 @@ class TrainCfg:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     augment: float = 0.5
+    regression_loss: str = "mse"      # regression only: mse | huber | mae (on the target standardised on train)
     num_workers: int | str = "auto"   # DataLoader workers; auto: the trial's CPUs minus one
     limit_train_batches: float = 1.0
     freeze_blocks: int = 0            # with pretrained weights: the first N blocks are not trained
@@ -94,8 +98,8 @@ class ParamSpec:
 class SearchCfg:
     num_samples: int = 8
     max_concurrent_trials: int = 2
-    metric: str = "val_auroc"
-    mode: str = "max"
+    metric: str = "auto"              # auto: the task's (val_auroc; val_mae for regression)
+    mode: str = "auto"                # auto: the metric's direction
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     grace_period: int = 1

@@ -20,13 +20,17 @@ from torch.utils.data import DataLoader, Dataset
 from medtune.data.store import ImageArray
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
+from medtune.task import Task, read_task
 
-INDEX_COLUMNS = ("row", "sample_id", "patient_key", "label", "target")
+INDEX_COLUMNS = ("row", "sample_id", "patient_key", "label")  # and `target` or (multilabel) `targets`
 
 
 @dataclass
 class SplitArrays:
-    """One split: its images (a lazy (N, C, S, S) view; slices are float32 in [0, 1]), targets, identities."""
+    """One split: its images (a lazy (N, C, S, S) view; slices are float32 in [0, 1]), targets, identities.
+
+    `y` is int64 (N,) classes, float32 (N, L) multilabel targets (NaN: not read) or float32 (N,) values.
+    """
 
     x: ImageArray
     y: np.ndarray
@@ -43,8 +47,7 @@ class TrainData:
 
     train: SplitArrays
     val: SplitArrays
-    num_classes: int
-    class_names: list[str]
+    task: Task
 
     @property
     def image_size(self) -> int:
@@ -62,18 +65,18 @@ def read_index(processed_dir: Path) -> pd.DataFrame:
         raise DataError(f"{path}: not found; run the `preprocess` stage first")
     index = pd.read_parquet(path)
     missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+    missing += [] if {"target", "targets"} & set(index.columns) else ["target"]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}")
     return index
 
 
-def class_names_from(index: pd.DataFrame) -> list[str]:
-    """Label names ordered by target; targets must be exactly 0..C-1 with one name each."""
-    pairs = index[["target", "label"]].drop_duplicates().sort_values("target")
-    targets = pairs["target"].tolist()
-    if targets != list(range(len(targets))) or pairs["label"].duplicated().any():
-        raise DataError(f"index.parquet: label/target mapping is not one-to-one over 0..C-1: {targets}")
-    return [str(label) for label in pairs["label"]]
+def targets_of(rows: pd.DataFrame) -> np.ndarray:
+    """The training targets of index rows: class indices, values, or (multilabel) a float matrix."""
+    if "targets" in rows.columns:
+        return np.array([list(t) for t in rows["targets"]], dtype=np.float32).reshape(len(rows), -1)
+    target = rows["target"].to_numpy()
+    return target.astype(np.float32) if np.issubdtype(target.dtype, np.floating) else target.astype(np.int64)
 
 
 def load_split(processed_dir: Path, splits: dict, name: str, *, allow_test: bool = False) -> SplitArrays:
@@ -97,23 +100,16 @@ def load_split(processed_dir: Path, splits: dict, name: str, *, allow_test: bool
                         f"{images.rows.max()}")
     return SplitArrays(
         x=images,
-        y=rows_df["target"].to_numpy(dtype=np.int64),
+        y=targets_of(rows_df),
         sample_ids=rows_df["sample_id"].astype(str).tolist(),
         patient_keys=rows_df["patient_key"].astype(str).tolist(),
     )
 
 
 def load_train_data(processed_dir: Path, splits: dict) -> TrainData:
-    """Train and val splits plus the class names; never touches the test split."""
-    class_names = class_names_from(read_index(processed_dir))
-    if len(class_names) < 2:
-        raise DataError(f"index.parquet: need at least 2 classes to train, found {class_names}")
-    return TrainData(
-        train=load_split(processed_dir, splits, "train"),
-        val=load_split(processed_dir, splits, "val"),
-        num_classes=len(class_names),
-        class_names=class_names,
-    )
+    """Train and val splits plus the task; never touches the test split."""
+    return TrainData(train=load_split(processed_dir, splits, "train"), val=load_split(processed_dir, splits, "val"),
+                     task=read_task(Path(processed_dir) / "task.json"))
 
 
 class ImageDataset(Dataset):
@@ -135,7 +131,7 @@ class ImageDataset(Dataset):
             image = (image / self.images.scale).astype(np.float32)
         if self.transform is not None:
             image = self._augment(image)
-        return torch.from_numpy(np.ascontiguousarray(image)), torch.tensor(self.y[i], dtype=torch.long)
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.as_tensor(self.y[i])
 
     def _augment(self, image: np.ndarray) -> np.ndarray:
         # albumentations wants (H, W) or (H, W, C); the store is channel-first.

@@ -26,8 +26,6 @@ def build_fingerprint(
         "n_rejected": len(rejected),
         "rejected_by_reason": counts(rejected["reason"]),
         "orphan_labels": orphan_labels,
-        "classes": counts(manifest["label"]),
-        "class_weights": class_weights(manifest["label"]),
         "n_patients": int(per_patient.size),
         "n_missing_patient_id": int(n_missing_patient_id),
         "images_per_patient": {
@@ -55,13 +53,6 @@ def build_fingerprint(
 def counts(values: pd.Series) -> dict[str, int]:
     """value -> count as plain JSON types, most frequent first."""
     return {str(k): int(v) for k, v in values.value_counts().items()}
-
-
-def class_weights(labels: pd.Series) -> dict[str, float]:
-    """Inverse class frequency normalised to mean 1: the formula train.class_weights_for applies to train."""
-    freq = labels.value_counts().sort_index().astype(np.float64)
-    inv = 1.0 / freq
-    return {str(k): float(v) for k, v in (inv * len(freq) / inv.sum()).items()}
 
 
 def _median_spacing(spacings: pd.Series) -> list[float] | None:

@@ -47,8 +47,9 @@ def link_groups(
 
 
 def _strata(index: pd.DataFrame, groups: pd.Series, stratify: bool) -> pd.DataFrame:
-    """One row per group: image count and stratum (majority target, ties to the smaller; 0 unstratified)."""
-    by_group = index["target"].groupby(groups, sort=True)
+    """One row per group: image count and stratum (majority `stratum` code, else majority target, ties to
+    the smaller; 0 unstratified)."""
+    by_group = index["stratum" if "stratum" in index.columns else "target"].groupby(groups, sort=True)
     majority = by_group.agg(lambda t: int(t.value_counts().sort_index().idxmax())) if stratify else 0
     return pd.DataFrame({"target": majority, "n": by_group.size()})
 

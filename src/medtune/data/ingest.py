@@ -21,24 +21,16 @@ from medtune.data.dicom import READ_REJECT_REASONS, check_image, header_fields, 
 from medtune.data.files import bounded_map, pool_context, scan_files
 from medtune.data.fingerprint import build_fingerprint
 from medtune.data.header import RejectedFile, safe_get
-from medtune.data.labels import read_labels
+from medtune.data.labels import label_columns, read_labels
 from medtune.data.phi import hash_id
 from medtune.data.pixels import modality_pixels, window_values
+from medtune.data.targets import parse_cells, resolve_task, target_columns, target_summary
 from medtune.errors import DataError
+from medtune.task import Task
 
-__all__ = [
-    "REJECT_REASONS",
-    "FileResult",
-    "IngestResult",
-    "build_fingerprint",
-    "ingest",
-    "pool_context",
-    "read_labels",
-    "read_one",
-    "scan_files",
-]
+__all__ = ["REJECT_REASONS", "FileResult", "IngestResult", "ingest", "read_one"]
 
-REJECT_REASONS = (*READ_REJECT_REASONS, "unlabeled", "duplicate_instance")
+REJECT_REASONS = (*READ_REJECT_REASONS, "unlabeled", "bad_label", "duplicate_instance")
 INTENSITY_FILES = 200  # decoded images sampled for the fingerprint's intensity statistics
 INTENSITY_VALUES = 1000  # pixels kept per sampled image
 PROGRESS_EVERY = 200
@@ -54,6 +46,7 @@ class IngestResult:
     rejected: pd.DataFrame
     fingerprint: dict
     orphan_labels: int
+    task: Task
 
 
 @dataclass
@@ -170,6 +163,8 @@ class _Collector:
         self.keys_found.add(join)
         if result.reason is None and join not in self.label_of.index:
             result.reason = "unlabeled"
+        if result.reason is None and self.label_of.at[join, "bad"]:
+            result.reason = "bad_label"
         if result.reason is None and result.instance_key and result.instance_key in self.seen:
             result.reason = "duplicate_instance"
         if result.reason is not None:
@@ -183,7 +178,7 @@ class _Collector:
             self.intensities.setdefault(modality, []).append(result.intensities)
         label = self.label_of.loc[join]
         row = {"sample_id": result.instance_key or "", "path": result.path,
-               "patient_key": result.patient_key, "label": str(label["label"])}
+               "patient_key": result.patient_key, "label": str(label["label"]), "value": label["value"]}
         if "split" in self.label_of.columns:
             row["split"] = str(label["split"])
         self.rows.append({**row, "study_key": result.study_key, **result.header})
@@ -199,33 +194,43 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     label_key: str = "path",
     key_column: str = "",
+    task: str = "auto",
+    uncertain: str = "ignore",
+    positive_label: str | None = None,
 ) -> IngestResult:
     """Read every file under raw_dir once and sort it into the manifest or the rejects.
 
     Each file is accepted or rejected with exactly one reason; scanned == accepted + rejected.
     `label_key` says what the labels CSV is keyed by (labels.LABEL_KEYS); identifiers join as HMACs.
+    `task` (choices.TASKS or auto) says how label cells become targets (data.targets).
     """
     raw_dir = Path(raw_dir)
     files = scan_files(raw_dir)
     label_key = "path" if labels == "folders" else label_key
     label_df = read_labels(labels, raw_dir, path_column, label_column, label_key, key_column, key)
     join_column = "path" if label_key == "path" else "key"
+    columns = label_columns(label_column)
+    cells = parse_cells(label_df, columns, task, uncertain)
+    label_of = pd.concat([label_df.drop(columns=columns), cells], axis=1).set_index(join_column)
     rels = [f.relative_to(raw_dir).as_posix() for f in files]
     sampled = _intensity_subset(len(files))
     tasks = [(f, rel, i in sampled) for i, (f, rel) in enumerate(zip(files, rels))]
-    collector = _Collector(label_df.set_index(join_column), label_key)
+    collector = _Collector(label_of, label_key)
     for result in _run_reads(tasks, key, max(1, workers), progress):
         collector.add(result)
     assert len(files) == len(collector.rows) + len(collector.rejected), "ingest lost track of a file"
     if not collector.rows:
         raise DataError(f"{raw_dir}: no usable image among {len(files)} files (see the rejected list)")
     manifest = _manifest(collector.rows, key)
+    resolved = resolve_task(manifest["value"], task, columns, positive_label)
+    manifest = manifest.drop(columns="value").assign(**target_columns(manifest["value"], resolved))
     rejected = pd.DataFrame(collector.rejected, columns=["path", "reason"]).sort_values("path", ignore_index=True)
     orphans = int((~label_df[join_column].isin(collector.keys_found)).sum())
     n_dup = sum(n - 1 for n in collector.pixel_counts.values() if n > 1)
     fingerprint = build_fingerprint(manifest, rejected, collector.intensities, n_dup,
                                     collector.n_missing_patient_id, orphans)
-    return IngestResult(manifest, rejected, fingerprint, orphans)
+    fingerprint["task"] = target_summary(manifest, resolved)
+    return IngestResult(manifest, rejected, fingerprint, orphans, resolved)
 
 
 def _manifest(rows: list[dict], key: bytes) -> pd.DataFrame:
@@ -233,6 +238,4 @@ def _manifest(rows: list[dict], key: bytes) -> pd.DataFrame:
     manifest = pd.DataFrame(rows).sort_values("path", ignore_index=True)
     no_uid = manifest["sample_id"] == ""
     manifest.loc[no_uid, "sample_id"] = [hash_id(p, key) for p in manifest.loc[no_uid, "path"]]
-    classes = sorted(manifest["label"].unique())
-    manifest.insert(4, "target", manifest["label"].map({c: i for i, c in enumerate(classes)}).astype(int))
     return manifest

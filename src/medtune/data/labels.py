@@ -17,24 +17,28 @@ from medtune.errors import DataError
 
 
 def read_labels(
-    labels: str, raw_dir: Path, path_column: str = "path", label_column: str = "label",
+    labels: str, raw_dir: Path, path_column: str = "path", label_column: str | tuple[str, ...] = "label",
     key: str = "path", key_column: str = "", hmac_key: bytes = b"",
 ) -> pd.DataFrame:
-    """Labels as a frame from a CSV or "folders": (path, label[, split]) or (key, label[, split]).
+    """Labels as a frame from a CSV or "folders": (path | key, <label column(s)>[, split]), cells as strings.
 
-    "folders" means the first folder under raw_dir names the class. With key != "path", the `key`
-    column holds the HMAC of the identifier (same key as ingest), never the identifier itself.
+    "folders" means the first folder under raw_dir names the class (column `label`). With key != "path",
+    the `key` column holds the HMAC of the identifier (same key as ingest), never the identifier itself.
+    Label cells are not judged here: data.targets decides per row whether a cell is a usable target.
     """
+    columns = label_columns(label_column)
     raw_dir = Path(raw_dir)
     if labels == "folders":
         rels = [f.relative_to(raw_dir) for f in scan_files(raw_dir)]
         rows = [(r.as_posix(), r.parts[0]) for r in rels if len(r.parts) > 1]
-        return pd.DataFrame(rows, columns=["path", "label"], dtype=str)
+        return pd.DataFrame(rows, columns=["path", columns[0]], dtype=str)
     if key not in LABEL_KEYS:
         raise DataError(f"ingest.label_key: {key!r} is not one of {', '.join(LABEL_KEYS)}")
     id_column = path_column if key == "path" else (key_column or LABEL_KEYS[key])
-    table = _read_csv(Path(labels), [id_column, label_column])
+    table = _read_csv(Path(labels), [id_column, *columns])
     ids = table[id_column].str.strip()
+    if (ids == "").any():
+        raise DataError(f"{labels}: row {int(ids.index[ids == ''][0]) + 2} has an empty '{id_column}'")
     if key == "path":
         out = pd.DataFrame({"path": [_relative(p, raw_dir) for p in ids]})
     else:
@@ -42,21 +46,24 @@ def read_labels(
             raise ValueError("read_labels needs hmac_key to join on identifiers")
         out = pd.DataFrame({"key": [hash_id(v, hmac_key) if v else "" for v in ids]})
     del ids  # raw identifiers go no further than this function
-    out["label"] = table[label_column].str.strip().to_numpy()
+    for column in columns:
+        out[column] = table[column].str.strip().to_numpy()
     if "split" in table.columns:
         out["split"] = table["split"].str.strip().to_numpy()
         bad = sorted(set(out["split"]) - set(SPLIT_NAMES))
         if bad:
             raise DataError(f"{labels}: column 'split' has {bad[0]!r}; allowed values are train, val, test")
-    return _check_rows(out, labels, id_column, label_column)
+    return _check_rows(out, labels, id_column)
 
 
-def _check_rows(out: pd.DataFrame, labels: str, id_column: str, label_column: str) -> pd.DataFrame:
-    """Refuse empty cells and a key listed twice with different labels; drop exact repeats."""
+def label_columns(label_column: str | tuple[str, ...] | list[str]) -> list[str]:
+    """ingest.label_column as a list: one column, or several (one 0/1 column per finding: multilabel)."""
+    return [label_column] if isinstance(label_column, str) else list(label_column)
+
+
+def _check_rows(out: pd.DataFrame, labels: str, id_column: str) -> pd.DataFrame:
+    """Refuse a key listed twice with different labels; drop exact repeats."""
     join = out.columns[0]
-    empty = out.index[(out[join] == "") | (out["label"] == "")]
-    if len(empty):
-        raise DataError(f"{labels}: row {empty[0] + 2} has an empty '{id_column}' or '{label_column}'")
     out = out.drop_duplicates(ignore_index=True)
     clash = out.index[out[join].duplicated()]
     if len(clash):

@@ -28,7 +28,7 @@ from medtune.data.pixels import decode_channels
 from medtune.data.store import open_store, to_store
 from medtune.errors import ConfigError, DataError
 
-INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
+INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "targets", "split", "modality", "manufacturer")
 CHUNK = 16
 
 

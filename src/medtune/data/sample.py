@@ -107,21 +107,25 @@ def write_synthetic(
     images_per_patient: int = 3,
     image_size: int = 32,
     seed: int = 0,
+    task: str = "binary",
 ) -> int:
-    """Write a deterministic two-class cohort ("normal"/"abnormal", one label per patient).
+    """Write a deterministic cohort for `task` (binary by default), labels per patient (regression: per image).
 
-    Abnormal images hold a small bright ring, normal ones a filled blob of the same peak and mass, in
-    textured noise with per-image random mean and contrast: global intensity statistics fail, a CNN works.
-    About a quarter of the images are stored MONOCHROME1 (inverted), so skipping the decode chain's
-    inversion corrupts the data.
+    binary: "normal"/"abnormal": abnormal images hold a small bright ring, normal ones a filled blob of the
+    same peak and mass, in textured noise with per-image random mean and contrast: global intensity
+    statistics fail, a CNN works. multiclass: blob, ring or cross. multilabel: two independent findings,
+    columns `ring` and `bar` (0/1). regression: column `radius`, the ring's radius in pixels. About a quarter
+    of the images are stored MONOCHROME1 (inverted), so skipping the decode chain's inversion corrupts them.
     """
+    if task not in SAMPLE_TASKS:
+        raise DataError(f"sample-data: task {task!r} is not one of {', '.join(SAMPLE_TASKS)}")
     rng = np.random.default_rng(seed)
-    labels = np.array(["normal", "abnormal"])[rng.permutation(n_patients) % 2]
-    rows: list[tuple[str, str]] = []
+    patients = _patient_labels(rng, n_patients, task)
+    rows: list[tuple[str, ...]] = []
     for patient in range(n_patients):
         vendor = VENDORS[patient % len(VENDORS)]
         for image in range(images_per_patient):
-            values = _synthetic_image(rng, image_size, abnormal=labels[patient] == "abnormal")
+            values, label = _sample(rng, image_size, task, patients[patient])
             stored = np.rint(values * 4095).astype(np.uint16)  # 12-bit detector range
             photometric = "MONOCHROME1" if rng.random() < 0.25 else "MONOCHROME2"
             if photometric == "MONOCHROME1":
@@ -134,13 +138,44 @@ def write_synthetic(
                 photometric=photometric,
                 extra={"BitsStored": 12, "HighBit": 11, "WindowCenter": 2048, "WindowWidth": 4096},
             )
-            rows.append((rel, str(labels[patient])))
-    _write_labels(labels_csv, ["path", "label"], rows)
+            rows.append((rel, *label))
+    _write_labels(labels_csv, ["path", *SAMPLE_COLUMNS[task]], rows)
     return len(rows)
 
 
-def _synthetic_image(rng: np.random.Generator, size: int, abnormal: bool) -> np.ndarray:
-    """Textured noise in [0, 1] with one bright spot: a ring (abnormal) or a filled blob (normal).
+SAMPLE_TASKS = ("binary", "multiclass", "multilabel", "regression")
+SAMPLE_COLUMNS = {"binary": ["label"], "multiclass": ["label"], "multilabel": ["ring", "bar"],
+                  "regression": ["radius"]}
+
+
+def _patient_labels(rng: np.random.Generator, n_patients: int, task: str) -> list:
+    """Each patient's finding(s): balanced classes, or independent coin flips per multilabel finding."""
+    if task == "binary":
+        return list(np.array(["normal", "abnormal"])[rng.permutation(n_patients) % 2])
+    if task == "multiclass":
+        return list(np.array(["blob", "ring", "cross"])[rng.permutation(n_patients) % 3])
+    if task == "multilabel":
+        return [tuple(int(v) for v in rng.integers(0, 2, 2)) for _ in range(n_patients)]
+    return [None] * n_patients  # regression: every image draws its own radius
+
+
+def _sample(rng: np.random.Generator, size: int, task: str, finding: object) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One image and its label cells."""
+    if task == "binary":
+        return _synthetic_image(rng, size, abnormal=finding == "abnormal"), (str(finding),)
+    if task == "multiclass":
+        return _synthetic_image(rng, size, abnormal=finding == "ring", cross=finding == "cross"), (str(finding),)
+    if task == "multilabel":
+        ring, bar = finding  # type: ignore[misc]
+        return _synthetic_image(rng, size, abnormal=bool(ring), bar=bool(bar)), (str(ring), str(bar))
+    radius = float(rng.uniform(size / 14, size / 5))
+    return _synthetic_image(rng, size, abnormal=True, radius=radius), (f"{radius:.2f}",)
+
+
+def _synthetic_image(rng: np.random.Generator, size: int, abnormal: bool, cross: bool = False,
+                     bar: bool = False, radius: float | None = None) -> np.ndarray:
+    """Textured noise in [0, 1] with one bright spot: a ring (abnormal), a cross, or a filled blob (normal),
+    plus optionally a short bright bar elsewhere.
 
     Blob and ring carry about the same mass and peak statistics, and each image's mean and std are then
     drawn afresh, so only the spot's shape tells the classes apart.
@@ -148,18 +183,24 @@ def _synthetic_image(rng: np.random.Generator, size: int, abnormal: bool) -> np.
     noise = rng.normal(0.0, 1.0, (size, size)).astype(np.float32)
     texture = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(size / 16, 0.8))
     texture = 0.12 * texture / (texture.std() + 1e-6)
-    radius = max(size / 10, 1.5)
+    radius = radius if radius is not None else max(size / 10, 1.5)
     yy, xx = np.mgrid[0:size, 0:size]
     cy, cx = rng.uniform(radius + 2, size - radius - 2, 2)
     dist = np.hypot(yy - cy, xx - cx)
     # The ring's peak is lower because it has more pixels near its peak than a blob: with these
     # amplitudes max and top percentiles separate the classes barely better than chance.
-    if abnormal:
+    if cross:  # two perpendicular strokes through the centre, the ring's mass spread along lines
+        arm = (np.abs(yy - cy) < radius) & (np.abs(xx - cx) < radius)
+        spot = 0.35 * arm * (np.exp(-((yy - cy) ** 2) / 0.8) + np.exp(-((xx - cx) ** 2) / 0.8))
+    elif abnormal:
         spot = 0.35 * np.exp(-((dist - radius) ** 2) / 0.8)
     else:
         sigma2 = radius * np.sqrt(0.8 * np.pi) / 2 * 0.35 / 0.45  # blob mass = ring mass
         spot = 0.45 * np.exp(-(dist**2) / (2 * sigma2))
     image = texture + spot
+    if bar:  # a horizontal stroke in the half of the image away from the spot
+        row = size / 4 if cy > size / 2 else 3 * size / 4
+        image = image + 0.35 * np.exp(-((yy - row) ** 2) / 0.8) * (np.abs(xx - size / 2) < size / 4)
     image = (image - image.mean()) / (image.std() + 1e-6)
     return np.clip(image * rng.uniform(0.10, 0.14) + rng.uniform(0.4, 0.6), 0.0, 1.0)
 

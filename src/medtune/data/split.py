@@ -26,6 +26,10 @@ from medtune.data.grouping import (
 )
 from medtune.errors import ConfigError, DataError
 from medtune.jsonio import write_json
+from medtune.task import Task
+
+MIN_STRATUM = 3  # patients: one per split
+MAX_COUNTED_LABELS = 50  # splits.json counts images per label up to this many labels (regression: values)
 
 
 def split_by_patient(
@@ -37,12 +41,31 @@ def split_by_patient(
     return split_by_group(index, link_groups(index, index["patient_key"]), fractions, seed)
 
 
+def strata_for(index: pd.DataFrame, task: Task) -> pd.Series:
+    """What a grouped split balances across train/val/test, per sample (integer codes).
+
+    Classes for classification; the label combination for multilabel (combinations held by fewer than
+    MIN_STRATUM patients pooled); quantile bins of the target for regression (about six patients a bin
+    at least, five bins at most), so each split sees the whole range.
+    """
+    if task.kind in ("binary", "multiclass"):
+        return index["target"].astype(int)
+    if task.kind == "regression":
+        bins = int(min(5, max(1, index["patient_key"].nunique() // 6)))
+        return pd.Series(pd.qcut(index["target"].astype(float).rank(method="first"), bins, labels=False),
+                         index=index.index).astype(int)
+    combos = index["targets"].map(lambda t: "".join("?" if pd.isna(v) else str(int(v)) for v in t))
+    patients = index.groupby(combos)["patient_key"].nunique()
+    combos = combos.where(combos.map(patients) >= MIN_STRATUM, "rare")
+    return pd.Series(pd.factorize(combos, sort=True)[0], index=index.index)
+
+
 def _counts(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, dict[str, Any]]:
     rows = index.set_index(index["sample_id"].astype(str))
     out = {}
     for s in SPLIT_NAMES:
         part = rows.loc[splits[s]]
-        by_label = part["label"].astype(str).value_counts().sort_index()
+        by_label = part["label"].astype(str).value_counts().sort_index().head(MAX_COUNTED_LABELS)
         out[s] = {
             "samples": len(part),
             "patients": int(part["patient_key"].nunique()),

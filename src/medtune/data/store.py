@@ -109,3 +109,10 @@ class ImageArray:
         """All rows as float32: for small splits and tests; loaders and predictors slice instead."""
         out = self[slice(None)]
         return out if dtype is None else out.astype(dtype)
+
+
+def write_images(path: Path, images: np.ndarray, bits: int = 8) -> ImageArray:
+    """Store float images in [0, 1] (N, C, S, S) as preprocess would, and view all of them (tests, benches)."""
+    with open_store(path, images.shape, bits) as store:
+        store[:] = to_store(images, bits)
+    return ImageArray(path, np.arange(len(images)))

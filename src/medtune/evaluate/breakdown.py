@@ -1,4 +1,4 @@
-"""Per-site breakdown of test predictions: n, positives, AUROC and accuracy per manufacturer and modality.
+"""Per-site breakdown of test predictions: the task's headline metric with its patient CI per manufacturer and modality.
 
 Everything here takes predictions and a threshold that came with the model (chosen on validation); none of
 it fits anything on the test split.
@@ -12,37 +12,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medtune.evaluate.metrics import binary_metrics, multiclass_metrics
+from medtune.evaluate.bootstrap import patient_bootstrap
+from medtune.evaluate.metrics import task_metrics
 from medtune.jsonio import write_json
+from medtune.task import Task
 
 BREAKDOWN_COLUMNS = ("manufacturer", "modality")
 
 
-def breakdown(rows: pd.DataFrame, y: np.ndarray, probs: np.ndarray, threshold: float) -> pd.DataFrame:
-    """n, positives, AUROC (both classes present, else NaN) and accuracy per manufacturer and per modality.
-
-    `rows` are the index rows of the scored samples, in prediction order.
-    """
-    pred = (probs[:, 1] >= threshold).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
+def breakdown(rows: pd.DataFrame, task: Task, y: np.ndarray, out: np.ndarray, threshold: Any,
+              patient_keys: list[str], n_boot: int, seed: int) -> pd.DataFrame:
+    """The task's headline metric (AUROC; MAE for regression) with its patient CI, and accuracy where it
+    applies, per manufacturer and per modality. `rows` are the index rows of the scored samples."""
+    main = task.metric.removeprefix("val_")
+    groups, names = np.asarray(patient_keys), list(task.names)
     records = []
     for column in BREAKDOWN_COLUMNS:
-        values = rows[column].fillna("").astype(str).replace("", "unknown") if column in rows else None
-        if values is None:
+        if column not in rows:
             continue
-        for group in sorted(values.unique()):
-            at = (values == group).to_numpy()
-            records.append({"column": column, "group": group, **_group_metrics(y[at], probs[at], pred[at])})
-    return pd.DataFrame(records, columns=["column", "group", "n", "n_pos", "auroc", "accuracy"])
+        values = rows[column].fillna("").astype(str).replace("", "unknown").to_numpy()
+        for group in sorted(set(values)):
+            at = np.flatnonzero(values == group)
 
+            def score(idx: np.ndarray, at: np.ndarray = at) -> dict[str, Any]:
+                return task_metrics(task.kind, y[at][idx], out[at][idx], threshold, names)
 
-def _group_metrics(y: np.ndarray, probs: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
-    binary = probs.shape[1] == 2
-    if binary:
-        auroc = binary_metrics(y, probs[:, 1], 0.5)["auroc"] if len(np.unique(y)) == 2 else float("nan")
-    else:
-        auroc = multiclass_metrics(y, probs)["auroc"] if len(np.unique(y)) == probs.shape[1] else float("nan")
-    return {"n": len(y), "n_pos": int((y == 1).sum()) if binary else None,
-            "auroc": auroc, "accuracy": float((pred == y).mean())}
+            full = score(np.arange(len(at)))
+            low, high = patient_bootstrap(score, groups[at], n_boot, seed).get(main, (np.nan, np.nan))
+            records.append({"column": column, "group": group, "n": len(at),
+                            "n_patients": len(set(groups[at])), main: full[main], f"{main}_ci_low": low,
+                            f"{main}_ci_high": high, "accuracy": full.get("accuracy", np.nan)})
+    return pd.DataFrame(records)
 
 
 def write_breakdown(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:

@@ -37,15 +37,15 @@ def write_plots(y_true: Any, prob: Any, threshold: float, out_dir: Path) -> dict
     roc.to_csv(paths["roc.csv"], index=False)
     confusion.to_csv(paths["confusion.csv"], index=False)
     calibration.to_csv(paths["calibration.csv"], index=False)
-    paths["roc.png"] = _save(_roc_figure(roc, y, p, threshold), out_dir / "roc.png")
-    paths["confusion.png"] = _save(_confusion_figure(confusion), out_dir / "confusion.png")
-    paths["calibration.png"] = _save(_calibration_figure(calibration), out_dir / "calibration.png")
+    paths["roc.png"] = save_figure(_roc_figure(roc, y, p, threshold), out_dir / "roc.png")
+    paths["confusion.png"] = save_figure(_confusion_figure(confusion), out_dir / "confusion.png")
+    paths["calibration.png"] = save_figure(_calibration_figure(calibration), out_dir / "calibration.png")
     return paths
 
 
 # Figures are built with matplotlib.figure.Figure, which renders with Agg on savefig without
 # touching pyplot's global backend or figure registry (safe in workers and tests).
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 

@@ -1,4 +1,5 @@
-"""The test report: metrics at the model's stored threshold with patient CIs, plots, breakdown, Grad-CAM.
+"""The test report: the task's metrics at the model's stored threshold with patient CIs, plots,
+per-site breakdown, Grad-CAM.
 
 Everything here takes predictions and a threshold that came with the model (chosen on validation);
 none of it fits anything on the test split.
@@ -14,46 +15,75 @@ import pandas as pd
 
 from medtune.config import Params
 from medtune.data.datamodule import SplitArrays
+from medtune.evaluate.bootstrap import patient_bootstrap
 from medtune.evaluate.breakdown import breakdown, write_breakdown
 from medtune.evaluate.gradcam import write_gradcam_grid
-from medtune.evaluate.metrics import binary_metrics, bootstrap_auroc_ci, multiclass_metrics
-from medtune.evaluate.plots import write_plots
+from medtune.evaluate.metrics import task_metrics
+from medtune.evaluate.task_plots import write_task_plots
 from medtune.models.nets import NetSpec
+from medtune.task import Task
 
 PREDICT_CHUNK = 1024
+# The numbers metrics.json carries per task (each with its 95% CI); report.json holds the rest.
+HEADLINE = {"binary": ("auroc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1"),
+            "multiclass": ("auroc", "accuracy", "balanced_accuracy", "f1_macro"),
+            "multilabel": ("auroc", "sensitivity", "specificity"),
+            "regression": ("mae", "rmse", "r2")}
+WIDE_CI = 0.2  # an AUROC CI wider than this says the test split is too small to tell much
 
 
-def score_test(y: np.ndarray, probs: np.ndarray, patient_keys: list[str], meta: dict[str, Any],
-               n_boot: int, seed: int) -> dict[str, Any]:
-    """Test metrics at the model's stored threshold (`meta["threshold"]`), AUROC CI resampling patients."""
-    if probs.shape[1] != 2:
-        return multiclass_metrics(y, probs)
-    prob, threshold = probs[:, 1], float(meta["threshold"])
-    metrics = binary_metrics(y, prob, threshold)
-    low, high = bootstrap_auroc_ci(y, prob, patient_keys, n_boot, seed)
-    return metrics | {"auroc_ci_low": low, "auroc_ci_high": high, "threshold": threshold}
+def score_test(task: Task, y: np.ndarray, out: np.ndarray, patient_keys: list[str], threshold: Any,
+               n_boot: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(headline metrics with `<name>_ci_low/_ci_high`, every metric with its CI) at the stored threshold."""
+    names = list(task.names)
+
+    def score(idx: np.ndarray) -> dict[str, Any]:
+        return task_metrics(task.kind, y[idx], out[idx], threshold, names)
+
+    full = score(np.arange(len(y)))
+    cis = patient_bootstrap(score, patient_keys, n_boot, seed)
+    headline: dict[str, Any] = {}
+    for key in HEADLINE[task.kind]:
+        low, high = cis.get(key, (float("nan"), float("nan")))
+        headline |= {key: full[key], f"{key}_ci_low": low, f"{key}_ci_high": high}
+    headline |= {"n": len(y), "n_patients": len(set(patient_keys)), "task": task.kind}
+    if task.kind == "binary":
+        headline["threshold"] = float(threshold)
+    details = full | {"ci": {k: list(v) for k, v in sorted(cis.items())}, "warnings": _warnings(headline)}
+    return headline, details
+
+
+def _warnings(headline: dict[str, Any]) -> list[str]:
+    """Plain words when the test split is too small for its numbers to mean much."""
+    width = headline.get("auroc_ci_high", np.nan) - headline.get("auroc_ci_low", np.nan)
+    if np.isfinite(width) and width > WIDE_CI:
+        return [f"the test AUROC's 95% CI is {width:.2f} wide ({headline['n_patients']} patients): too few "
+                "test patients for this number to mean much; use K-fold CV (split.folds) to choose, and more "
+                "test patients to measure"]
+    return []
+
+
+def model_outputs(model: Any, images: Any) -> np.ndarray:
+    """A registered model's outputs for a lazy split, one chunk of the store at a time."""
+    python = model.unwrap_python_model()
+    parts = [python.outputs(images[i:i + PREDICT_CHUNK]) for i in range(0, len(images), PREDICT_CHUNK)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
 
 
 def score_and_report(model: Any, test: SplitArrays, rows: pd.DataFrame, params: Params,
-                     out_dir: Path) -> tuple[dict, dict[str, Path]]:
-    """Metrics, plots, per-site breakdown and Grad-CAM grid of a registered pyfunc on the test arrays.
-
-    `rows` are the index rows of the test samples, in the order of `test`.
-    """
+                     out_dir: Path) -> tuple[dict, dict, dict[str, Path]]:
+    """Headline metrics, full details, and the report files (plots, breakdown, Grad-CAM) of a registered
+    model on the test split. `rows` are the index rows of the test samples, in the order of `test`."""
     meta = model.unwrap_python_model().meta
-    # In chunks: the test split is read from the store a batch at a time, never as one float array.
-    frame = pd.concat([model.predict(test.x[i:i + PREDICT_CHUNK]) for i in range(0, len(test), PREDICT_CHUNK)],
-                      ignore_index=True)
-    probs = frame[[f"prob_{c}" for c in meta["class_names"]]].to_numpy()
-    metrics = score_test(test.y, probs, test.patient_keys, meta, params.test.bootstrap, params.base.seed)
-    threshold = float(meta.get("threshold", 0.5))
-    outputs: dict[str, Path] = {}
-    if probs.shape[1] == 2:
-        outputs |= write_plots(test.y, probs[:, 1], threshold, out_dir)
-    outputs |= write_breakdown(breakdown(rows, test.y, probs, threshold), out_dir)
-    prob = probs[:, 1] if probs.shape[1] == 2 else probs
-    grid = write_gradcam_grid(model.unwrap_python_model().net, NetSpec(**meta["net"]), test.x, test.y, prob,
-                              threshold, meta["class_names"], params.test.gradcam_cases, out_dir / "gradcam.png")
+    task, threshold = Task.from_dict(meta["task"]), meta.get("threshold")
+    out = model_outputs(model, test.x)
+    metrics, details = score_test(task, test.y, out, test.patient_keys, threshold, params.test.bootstrap,
+                                  params.base.seed)
+    outputs = write_task_plots(task, test.y, out, threshold, out_dir / "plots")
+    table = breakdown(rows, task, test.y, out, threshold, test.patient_keys, params.test.bootstrap, params.base.seed)
+    outputs |= write_breakdown(table, out_dir)
+    grid = write_gradcam_grid(model.unwrap_python_model().net, NetSpec(**meta["net"]), task, test.x, test.y, out,
+                              threshold, params.test.gradcam_cases, out_dir / "plots" / "gradcam.png")
     if grid is not None:
         outputs["gradcam.png"] = grid
-    return metrics, outputs
+    return metrics, details, outputs

@@ -1,4 +1,4 @@
-"""Choices made on validation predictions, never on test: the operating threshold and the val metrics."""
+"""Choices made on validation predictions, never on test: the operating threshold(s) and the val metrics."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ from typing import Any
 from torch import nn
 
 from medtune.data.datamodule import SplitArrays
-from medtune.evaluate.metrics import binary_metrics, choose_threshold, multiclass_metrics
+from medtune.evaluate.metrics import task_metrics
+from medtune.evaluate.thresholds import choose_threshold, label_thresholds
 from medtune.models.inference import predict_proba
+from medtune.task import Task
 
 
-def validate_model(net: nn.Module, val: SplitArrays) -> tuple[float, dict[str, Any]]:
-    """Threshold (Youden's J, binary) and metrics of a trained net on the validation split."""
-    prob = predict_proba(net, val.x)
-    if prob.ndim == 1:
-        threshold = choose_threshold(val.y, prob)
-        return threshold, binary_metrics(val.y, prob, threshold)
-    return 0.5, multiclass_metrics(val.y, prob)
+def validate_model(net: nn.Module, val: SplitArrays, task: Task) -> tuple[Any, dict[str, Any]]:
+    """Threshold (binary: Youden's J; multilabel: one per label; else None) and metrics on validation."""
+    out = predict_proba(net, val.x)
+    threshold: Any = None
+    if task.kind == "binary":
+        threshold = choose_threshold(val.y, out)
+    elif task.kind == "multilabel":
+        threshold = label_thresholds(val.y, out)
+    return threshold, task_metrics(task.kind, val.y, out, threshold, list(task.names))

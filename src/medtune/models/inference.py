@@ -1,8 +1,8 @@
-"""Inference on a plain network: rebuild it from its spec and weights, and turn logits into probabilities.
+"""Inference on a plain network: rebuild it from its spec and weights, and turn outputs into predictions.
 
-The one home of these three functions: training (validation predictions), promote, the registered
-pyfunc and Grad-CAM all use them. Only torch, numpy and `nets` are imported, so a served model needs
-nothing of Lightning, Ray or the data stack.
+The one home of these functions: training (validation predictions), promote, the registered pyfunc and
+Grad-CAM all use them. Only torch, numpy and `nets` are imported, so a served model needs nothing of
+Lightning, Ray or the data stack.
 """
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from torch import nn
 from medtune.models.nets import NetSpec, build_net
 
 
-def probs_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """(N,) positive-class probability for a one-logit head, (N, C) softmax otherwise."""
-    if logits.shape[1] == 1:
+def outputs_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """binary: (N,) P(positive); multiclass: (N, C) softmax; multilabel: (N, L) sigmoids; regression: (N,)."""
+    if task == "binary":
         return torch.sigmoid(logits[:, 0])
-    return torch.softmax(logits, dim=1)
+    if task == "multiclass":
+        return torch.softmax(logits, dim=1)
+    if task == "multilabel":
+        return torch.sigmoid(logits)
+    return logits[:, 0]  # regression: the network already speaks the target's units
 
 
 def load_net(net: dict, state_dict: dict) -> nn.Module:
@@ -30,7 +34,9 @@ def load_net(net: dict, state_dict: dict) -> nn.Module:
 
 @torch.no_grad()
 def predict_proba(net: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Probabilities for images (N, C, S, S): (N,) if binary, (N, K) if multi-class; eval mode, no grad."""
+    """Predictions for images (N, C, S, S) in [0, 1] (an array or a lazy ImageArray), per `net.task`:
+    probabilities (classification) or values (regression); eval mode, no grad, the caller's mode kept."""
+    task = getattr(net, "task", "binary")
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
@@ -38,7 +44,7 @@ def predict_proba(net: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.nd
     try:
         for i in range(0, len(x), batch_size):
             batch = torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=np.float32), device=device)
-            chunks.append(probs_from_logits(net(batch)).cpu())
+            chunks.append(outputs_from_logits(net(batch), task).cpu())
     finally:
         net.train(was_training)
     if not chunks:

@@ -1,4 +1,4 @@
-"""LightningModule around a plain ConvNet: class-weighted loss, AUROC/accuracy, the six optimisers.
+"""LightningModule around a plain network: the task's loss and metrics, the six optimisers, cosine LR.
 
 The net's constructor arguments (a NetSpec dict) and every hyperparameter go through
 `save_hyperparameters()`, so a checkpoint rebuilds itself without any config.
@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import nn
-from torchmetrics import MeanMetric, Metric
-from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, MulticlassAccuracy, MulticlassAUROC
+from torchmetrics import MeanMetric
 
 from medtune.choices import OPTIMIZERS
-from medtune.models.inference import probs_from_logits
-from medtune.models.nets import NetSpec, build_net, freeze_blocks
+from medtune.models.heads import METRICS, metric_target, task_loss, task_metrics
+from medtune.models.inference import outputs_from_logits
+from medtune.models.nets import NetSpec, OutputScale, build_net, freeze_blocks
 
 
 def make_optimizer(
@@ -39,13 +38,13 @@ def make_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; one of {', '.join(OPTIMIZERS)}")
 
 
-class LitClassifier(pl.LightningModule):
-    """Trains `build_net(NetSpec(**net))`; binary heads use one logit and BCE, multi-class use CE.
+class LitModel(pl.LightningModule):
+    """Trains `build_net(NetSpec(**net))` on the task the spec names (models.heads).
 
-    Epoch metrics: train_loss, val_loss, val_auroc, val_acc. All four are logged by the end of the
-    validation epoch (train_loss from `on_validation_epoch_start`, once the epoch's training batches
-    are done), so a callback reading `trainer.callback_metrics` in `on_validation_epoch_end` sees the
-    current epoch's values.
+    Epoch metrics: train_loss, val_loss and the task's METRICS. All are logged by the end of the
+    validation epoch (train_loss from `on_validation_epoch_start`, once the epoch's training batches are
+    done), so a callback reading `trainer.callback_metrics` in `on_validation_epoch_end` sees the current
+    epoch's values.
     """
 
     def __init__(
@@ -56,33 +55,30 @@ class LitClassifier(pl.LightningModule):
         momentum: float,
         weight_decay: float,
         epochs: int,
-        class_weights: list[float] | None = None,
+        loss_weights: list[float] | None = None,
         frozen_blocks: int = 0,
         channels_last: bool = False,
+        regression_loss: str = "mse",
+        target_stats: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        spec = NetSpec(**net)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZERS)}")
-        self.spec = spec
-        self.net = build_net(spec)
+        self.spec = NetSpec(**net)
+        self.net = build_net(self.spec)
+        if isinstance(self.net.out, OutputScale):  # regression: learn in standard units of the train target
+            self.net.out = OutputScale(*target_stats)
         if channels_last:  # NHWC: what tensor cores want for convolutions on GPUs
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.binary = spec.num_outputs == 1
-        num_classes = 2 if self.binary else spec.num_outputs
-        weights = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
-        if len(weights) != num_classes:
-            raise ValueError(f"class_weights has {len(weights)} entries for {num_classes} classes")
-        # Buffers follow the module to the device; they are not part of the bare net's state_dict.
-        if self.binary:
-            self.register_buffer("pos_weight", weights[1:2] / weights[0])
-        else:
-            self.register_buffer("class_weight", weights)
+        weights = None if loss_weights is None else torch.tensor(loss_weights, dtype=torch.float32)
+        if weights is not None and len(weights) != self.spec.num_outputs:
+            raise ValueError(f"loss_weights has {len(weights)} entries for {self.spec.num_outputs} outputs")
+        # A buffer follows the module to the device and is not part of the bare net's state_dict.
+        self.register_buffer("loss_weight", weights, persistent=False)
         self.train_loss_mean = MeanMetric()
-        self.val_auroc: Metric = BinaryAUROC() if self.binary else MulticlassAUROC(num_classes)
-        self.val_acc: Metric = BinaryAccuracy() if self.binary else MulticlassAccuracy(num_classes, average="micro")
-        self._val_probs: list[torch.Tensor] = []
+        self.val_metrics = task_metrics(self.spec.task, self.spec.num_outputs)
+        self._val_outputs: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -96,13 +92,9 @@ class LitClassifier(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Class-weighted loss, so the minority class counts as much as the majority."""
-        if self.binary:
-            return nn.functional.binary_cross_entropy_with_logits(
-                logits[:, 0], y.float(), pos_weight=self.pos_weight
-            )
-        return nn.functional.cross_entropy(logits, y, weight=self.class_weight)
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        scale = self.net.out.std if isinstance(self.net.out, OutputScale) else None
+        return task_loss(self.spec.task, outputs, y, self.loss_weight, self.hparams.regression_loss, scale)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -118,7 +110,7 @@ class LitClassifier(pl.LightningModule):
             freeze_blocks(self.net, self.spec, self.hparams.frozen_blocks)
 
     def on_validation_epoch_start(self) -> None:
-        self._val_probs = []
+        self._val_outputs = []
         # Validation runs after the epoch's last training batch: log the finished epoch's train loss here
         # so it is in callback_metrics alongside the val metrics (Lightning's own epoch-end
         # aggregation of training metrics would only land after validation).
@@ -128,19 +120,19 @@ class LitClassifier(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self(x)
-        probs = probs_from_logits(logits)
-        self.val_auroc.update(probs, y)
-        self.val_acc.update(probs, y)
-        self._val_probs.append(probs.detach().cpu())
-        self.log("val_loss", self.loss(logits, y), on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log("val_auroc", self.val_auroc, on_epoch=True, prog_bar=True)
-        self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True)
+        outputs = outputs_from_logits(logits, self.spec.task)
+        target = metric_target(self.spec.task, y)
+        for name in METRICS[self.spec.task]:
+            self.val_metrics[name].update(outputs, target)
+            self.log(name, self.val_metrics[name], on_epoch=True)
+        self._val_outputs.append(outputs.detach().float().cpu())
+        self.log("val_loss", self.loss(logits, y), on_epoch=True, batch_size=len(y))
 
-    def epoch_val_probs(self) -> np.ndarray:
+    def epoch_val_outputs(self) -> np.ndarray:
         """This validation epoch's predictions in val-loader order (for thresholds and calibration)."""
-        if not self._val_probs:
+        if not self._val_outputs:
             return np.empty(0, dtype=np.float32)
-        return torch.cat(self._val_probs).float().numpy()
+        return torch.cat(self._val_outputs).numpy()
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

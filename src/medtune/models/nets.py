@@ -17,6 +17,7 @@ from torch import nn
 from medtune.choices import ARCHS
 from medtune.config import TrainCfg
 from medtune.models.backbones import FAMILIES, build_backbone
+from medtune.task import Task
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -38,6 +39,7 @@ class NetSpec:
     """
 
     arch: str = "convnet"
+    task: str = "binary"      # what the outputs mean (choices.TASKS): sigmoid, softmax, sigmoids, or a value
     in_channels: int = 1
     num_outputs: int = 1
     depth: int = 3
@@ -129,15 +131,29 @@ class InputNorm(nn.Module):
         return (x - self.mean) / self.std
 
 
-class Network(nn.Module):
-    """Input normalisation, then the CNN; images in [0, 1] in, logits out."""
+class OutputScale(nn.Module):
+    """A regression target is learnt standardised on train; its mean and std, as buffers, turn the
+    network's output back into the target's units, so every consumer gets values, not z-scores."""
 
-    def __init__(self, norm: nn.Module, body: nn.Module) -> None:
+    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
         super().__init__()
-        self.norm, self.body = norm, body
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std + self.mean
+
+
+class Network(nn.Module):
+    """Input normalisation, the CNN, and (regression) the output scale: images in [0, 1] in, logits
+    (classification) or target values (regression) out. `task` says which (inference reads it)."""
+
+    def __init__(self, norm: nn.Module, body: nn.Module, out: nn.Module, task: str) -> None:
+        super().__init__()
+        self.norm, self.body, self.out, self.task = norm, body, out, task
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.norm(x))
+        return self.out(self.body(self.norm(x)))
 
 
 def build_net(spec: NetSpec) -> Network:
@@ -148,7 +164,8 @@ def build_net(spec: NetSpec) -> Network:
         raise ValueError(f"unknown input_norm {spec.input_norm!r}; none or imagenet")
     body = ConvNet(spec) if spec.arch == "convnet" else build_backbone(
         spec.arch, spec.in_channels, spec.num_outputs, spec.dropout)
-    return Network(InputNorm(spec.in_channels) if spec.input_norm == "imagenet" else nn.Identity(), body)
+    norm = InputNorm(spec.in_channels) if spec.input_norm == "imagenet" else nn.Identity()
+    return Network(norm, body, OutputScale() if spec.task == "regression" else nn.Identity(), spec.task)
 
 
 def layout(spec: NetSpec) -> Layout:
@@ -172,24 +189,14 @@ def freeze_blocks(net: nn.Module, spec: NetSpec, n: int) -> None:
             modules[name].eval()
 
 
-def net_spec_for(cfg: TrainCfg, num_classes: int, in_channels: int = 1,
+def net_spec_for(cfg: TrainCfg, task: Task, in_channels: int = 1,
                  init_state: dict[str, torch.Tensor] | None = None) -> NetSpec:
-    """The network a config describes; binary problems get one logit.
+    """The network a config describes for a task (one output for binary and regression).
 
     ImageNet weights expect ImageNet-normalised inputs, so their networks (and networks fine-tuned from
     one, whose state carries the normalisation buffers) normalise their input first.
     """
-    if num_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {num_classes}")
     imagenet = cfg.arch != "convnet" and (cfg.pretrained == "imagenet" or "norm.mean" in (init_state or {}))
-    return NetSpec(
-        arch=cfg.arch,
-        input_norm="imagenet" if imagenet else "none",
-        in_channels=in_channels,
-        num_outputs=1 if num_classes == 2 else num_classes,
-        depth=cfg.depth,
-        width=cfg.width,
-        activation=cfg.activation,
-        dropout=cfg.dropout,
-        residual=cfg.residual,
-    )
+    return NetSpec(arch=cfg.arch, task=task.kind, input_norm="imagenet" if imagenet else "none",
+                   in_channels=in_channels, num_outputs=task.num_outputs, depth=cfg.depth, width=cfg.width,
+                   activation=cfg.activation, dropout=cfg.dropout, residual=cfg.residual)

@@ -9,6 +9,7 @@ from medtune.config import Params, require_path
 from medtune.data.ingest import ingest
 from medtune.data.phi import load_secret
 from medtune.jsonio import write_json
+from medtune.task import write_task
 
 
 def run(params: Params) -> None:
@@ -27,15 +28,18 @@ def run(params: Params) -> None:
 
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
                     label_column=cfg.label_column, workers=cfg.workers, progress=progress,
-                    label_key=cfg.label_key, key_column=cfg.key_column)
+                    label_key=cfg.label_key, key_column=cfg.key_column, task=cfg.task, uncertain=cfg.uncertain,
+                    positive_label=cfg.positive_label)
     paths.MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     result.manifest.to_parquet(paths.MANIFEST, index=False)
     paths.REJECTED.parent.mkdir(parents=True, exist_ok=True)
     result.rejected.to_csv(paths.REJECTED, index=False)
     write_json(paths.FINGERPRINT, result.fingerprint)
+    write_task(result.task, paths.TASK_FOUND)
     fp = result.fingerprint
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(fp["rejected_by_reason"].items())) or "none"
     print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"
-          f" ({reasons}); {result.orphan_labels} label rows without a file; "
+          f" ({reasons}); {result.orphan_labels} label rows without a file; task {result.task.kind} "
+          f"({', '.join(result.task.names[:8])}); "
           f"{time.monotonic() - start:.1f}s")
 

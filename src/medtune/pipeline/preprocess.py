@@ -11,6 +11,7 @@ from medtune import paths
 from medtune.config import Params, require_path
 from medtune.data.preprocess import preprocess, resolve_settings
 from medtune.jsonio import write_json
+from medtune.task import read_task, write_task
 
 
 def run(params: Params) -> None:
@@ -26,6 +27,7 @@ def run(params: Params) -> None:
                        bits=settings["bits"])
     index.to_parquet(paths.INDEX, index=False)
     write_json(paths.PREPROCESS_SETTINGS, settings)  # what promote stores with the model
+    write_task(read_task(paths.TASK_FOUND), paths.TASK)
     print(f"preprocess: {len(index)} images -> {paths.IMAGES} ({settings['image_size']}px, "
           f"{settings['resize']}, uint{settings['bits']}, window={settings['window']}, "
           f"channels={settings['channels']}, frames={settings['frames']}) "

@@ -8,12 +8,13 @@ import torch
 
 from medtune import paths
 from medtune.config import Params
-from medtune.data.datamodule import class_names_from, load_split, read_index
+from medtune.data.datamodule import load_split
 from medtune.data.split import load_valid_splits, split_hash
 from medtune.errors import DataError
 from medtune.evaluate.selection import validate_model
 from medtune.jsonio import read_json
 from medtune.models.inference import load_net
+from medtune.task import read_task
 from medtune.tracking.lineage import version_tags
 from medtune.tracking.pyfunc import write_model_files
 from medtune.tracking.registry import register_and_gate
@@ -32,11 +33,12 @@ def run(params: Params) -> None:
     bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
     val = load_split(paths.PROCESSED, splits, "val")
     net = load_net(bundle["net"], bundle["state_dict"])
-    threshold, val_metrics = validate_model(net, val)
+    task = read_task(paths.TASK)
+    threshold, val_metrics = validate_model(net, val, task)
     # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way.
     meta = {"preprocess": read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
-            "class_names": class_names_from(read_index(paths.PROCESSED)), "threshold": threshold,
-            "trial_id": best["trial_id"], "train": best["train"], "split_hash": shash}
+            "task": task.to_dict(), "threshold": threshold, "trial_id": best["trial_id"], "train": best["train"],
+            "split_hash": shash}
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
     tags = version_tags(params, best, shash, threshold, val_metrics)
     client = open_run_client(params.tracking_uri)
@@ -47,5 +49,5 @@ def run(params: Params) -> None:
                                      val_metrics, shash, paths.PROMOTION)
     verdict = "champion" if decision.promoted else f"challenger only, champion stays v{decision.champion}"
     print(f"promote: {decision.model_name} v{decision.version} -> {verdict} ({decision.reason}); "
-          f"val {decision.val_metric}={decision.val_value:.4f}, threshold={threshold:.3f} "
+          f"{task.kind}: val {decision.val_metric}={decision.val_value:.4f}, threshold={threshold} "
           f"[{time.perf_counter() - started:.1f}s]")

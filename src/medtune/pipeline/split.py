@@ -10,9 +10,10 @@ from medtune import paths
 from medtune.config import Params
 from medtune.data.fixed_split import fixed_from_file
 from medtune.data.leakage import hash_image_rows, leakage_problems, leakage_report, near_duplicate_pairs
-from medtune.data.split import make_splits, split_hash, validate_splits, write_splits
+from medtune.data.split import make_splits, split_hash, strata_for, validate_splits, write_splits
 from medtune.errors import DataError
 from medtune.jsonio import write_json
+from medtune.task import read_task
 
 NEAR_DUPLICATES = paths.LEAKAGE.parent / "near_duplicates.csv"
 
@@ -20,6 +21,7 @@ NEAR_DUPLICATES = paths.LEAKAGE.parent / "near_duplicates.csv"
 def run(params: Params) -> None:
     cfg = params.split
     index = pd.read_parquet(paths.INDEX)
+    index = index.assign(stratum=strata_for(index, read_task(paths.TASK)))
     started = time.perf_counter()
     hashes = hash_image_rows(paths.IMAGES, index["row"].to_numpy())
     hash_seconds = time.perf_counter() - started

@@ -38,11 +38,14 @@ def run(params: Params, rescore_reason: str | None = None, skip_scored: bool = F
     model = load_registered(f"models:/{name}/{version}", params.tracking_uri).model
     test = load_split(paths.PROCESSED, splits, "test", allow_test=True)
     rows = read_index(paths.PROCESSED).set_index("sample_id", drop=False).loc[test.sample_ids]
-    metrics, outputs = score_and_report(model, test, rows, params, paths.TEST_REPORTS)
+    metrics, details, outputs = score_and_report(model, test, rows, params, paths.TEST_REPORTS)
     metrics |= {"model_version": int(version), "split_hash": shash}
     write_json(paths.TEST_METRICS, metrics)
+    write_json(paths.TEST_DETAILS, details)
     entry = ledger.record(name, version, shash, metrics, rescore_reason)
-    log_test_run(client, params.base, name, version, shash, metrics, [*outputs.values(), paths.TEST_METRICS],
-                 entry, scored_tag(shash))
-    print(f"test: {name} v{version} on split {shash}: " +
-          ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+    log_test_run(client, params.base, name, version, shash, metrics,
+                 [*outputs.values(), paths.TEST_METRICS, paths.TEST_DETAILS], entry, scored_tag(shash))
+    print(f"test: {name} v{version} on split {shash}: " + ", ".join(
+        f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "_ci_" not in k))
+    for warning in details["warnings"]:
+        print(f"test: warning: {warning}")

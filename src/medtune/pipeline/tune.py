@@ -35,16 +35,16 @@ def run(params: Params, resume: bool = True) -> None:
                          tags=tags, params=flatten_params(searched))
     print(f"tune: search.space samples {', '.join(overridden_train_keys(params))}: their train: values are not used")
     archs = possible_values("arch", params.train, params.search.space)
-    states, loads = resolve_pretrained(params.train, archs, data.channels, data.num_classes, params.tracking_uri)
+    states, loads = resolve_pretrained(params.train, archs, data.channels, data.task, params.tracking_uri)
     for line in loads:
         print(f"tune: pretrained {line}")
+    trainable = Trainable(data, params.train, params.search, init_states=states)  # resolves `auto` metric/mode
     try:
-        result = run_sweep(Trainable(data, params.train, params.search, init_states=states), sweep_dir, logger,
-                           resume=resume)
+        result = run_sweep(trainable, sweep_dir, logger, resume=resume)
     except BaseException:
         logger.client.set_terminated(logger.parent_run_id, status="KILLED")
         raise
-    best, summary, reports = write_sweep_outputs(result, params, shash)
+    best, summary, reports = write_sweep_outputs(result, params, trainable.search, shash)
     logger.finish(summary, reports, {"medtune.best_trial": best["trial_id"]})
     reasons = result.leaderboard["stop_reason"].value_counts().to_dict()
     print(f"tune: {len(result.leaderboard)} trials {reasons}; best {best['trial_id']} "

@@ -92,7 +92,7 @@ def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc
     return tags
 
 
-def version_tags(params: Params, best: dict, shash: str, threshold: float, val_metrics: dict) -> dict[str, str]:
+def version_tags(params: Params, best: dict, shash: str, threshold: Any, val_metrics: dict) -> dict[str, str]:
     """Lineage of one model version: code, data, split, params, sweep, trial and validation numbers."""
     upstream = {k: dataclasses.asdict(getattr(params, k)) for k in ("ingest", "preprocess", "split", "search")}
     upstream |= {"train": best["train"], "seed": params.base.seed}
@@ -101,5 +101,5 @@ def version_tags(params: Params, best: dict, shash: str, threshold: float, val_m
             "medtune.splits_md5": dvc_dep_hash("split", str(paths.SPLITS)) if splits_current else "unknown",
             "medtune.sweep_run_id": best["sweep_run_id"], "medtune.trial_id": best["trial_id"],
             "medtune.trial_params": json.dumps(best.get("config", {}), sort_keys=True, default=str)[:4000],
-            "medtune.threshold": f"{threshold:.6f}",
+            "medtune.threshold": json.dumps(threshold),
             **{f"medtune.val_{k}": f"{v:.6f}" for k, v in val_metrics.items() if isinstance(v, float)}}

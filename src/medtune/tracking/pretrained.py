@@ -18,6 +18,7 @@ from medtune.config import TrainCfg
 from medtune.errors import ConfigError
 from medtune.models.nets import build_net, net_spec_for
 from medtune.models.weights import LoadReport, imagenet_state, load_pretrained, read_state
+from medtune.task import Task
 from medtune.tracking.pyfunc import WEIGHTS
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -41,7 +42,7 @@ def fetch_state(source: str, tracking_uri: str | None = None) -> dict[str, torch
     return read_state(Path(source), source)
 
 
-def resolve_pretrained(base: TrainCfg, archs: list[str], channels: int, num_classes: int,
+def resolve_pretrained(base: TrainCfg, archs: list[str], channels: int, task: Task,
                        tracking_uri: str | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
     """arch -> initial weights for every arch a sweep may build, and one report line per arch.
 
@@ -60,7 +61,7 @@ def resolve_pretrained(base: TrainCfg, archs: list[str], channels: int, num_clas
             lines.append("convnet: no ImageNet weights exist for medtune's ConvNet; it trains from scratch")
             continue
         state = imagenet_state(arch) if shared is None else shared
-        spec = net_spec_for(dataclasses.replace(base, arch=arch), num_classes, channels, state)
+        spec = net_spec_for(dataclasses.replace(base, arch=arch), task, channels, state)
         report: LoadReport = load_pretrained(build_net(spec), spec, state, source)
         states[arch] = state
         lines.append(f"{arch}: {report.summary()}")

@@ -1,4 +1,4 @@
-"""The registered model: a pyfunc around a state_dict, its NetSpec, preprocessing and threshold.
+"""The registered model: a pyfunc around a state_dict, its NetSpec, task, preprocessing and threshold.
 
 Lighter and safer than `mlflow.pytorch.log_model` (DESIGN.md): the weights load with
 `torch.load(weights_only=True)`, so the tensors never run pickled code, and `unwrap_python_model().net`
@@ -28,25 +28,34 @@ FORMAT = "medtune-pyfunc/2"  # 2: Network(norm, body) layout, MONAI backbones, u
 
 
 def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str, Any]) -> dict[str, str]:
-    """Write the two artifacts a MedtuneClassifier loads; returns the pyfunc `artifacts` mapping."""
+    """Write the two artifacts a MedtuneModel loads; returns the pyfunc `artifacts` mapping."""
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, out_dir / WEIGHTS)
     write_json(out_dir / META, {"format": FORMAT, "net": net, **meta})
     return {"weights": str(out_dir / WEIGHTS), "meta": str(out_dir / META)}
 
 
-def predictions_frame(prob: np.ndarray, class_names: list[str], threshold: float) -> pd.DataFrame:
-    """One row per image: a probability column per class and the label at the stored threshold."""
-    if prob.ndim == 1:  # binary: prob is P(class 1)
-        frame = pd.DataFrame({f"prob_{class_names[0]}": 1 - prob, f"prob_{class_names[1]}": prob})
-        frame["predicted"] = np.where(prob >= threshold, class_names[1], class_names[0])
-    else:
-        frame = pd.DataFrame({f"prob_{c}": prob[:, i] for i, c in enumerate(class_names)})
-        frame["predicted"] = [class_names[i] for i in prob.argmax(axis=1)]
+def predictions_frame(out: np.ndarray, task: dict[str, Any], threshold: Any) -> pd.DataFrame:
+    """One row per image, by task: `prob_<class>` and the `predicted` class (binary: at the stored
+    threshold; multiclass: the most probable), `prob_<label>` and `pred_<label>` 0/1 at each label's
+    threshold (multilabel), or the `predicted` value (regression)."""
+    kind, names = task["kind"], list(task["names"])
+    if kind == "regression":
+        return pd.DataFrame({"predicted": np.asarray(out, dtype=float).ravel()})
+    if kind == "binary":  # out is P(names[1])
+        frame = pd.DataFrame({f"prob_{names[0]}": 1 - out, f"prob_{names[1]}": out})
+        frame["predicted"] = np.where(out >= float(threshold), names[1], names[0])
+        return frame
+    frame = pd.DataFrame({f"prob_{c}": out[:, i] for i, c in enumerate(names)})
+    if kind == "multiclass":
+        frame["predicted"] = [names[i] for i in out.argmax(axis=1)]
+        return frame
+    for i, c in enumerate(names):
+        frame[f"pred_{c}"] = (out[:, i] >= float(np.ravel(threshold)[i])).astype(int)
     return frame
 
 
-class MedtuneClassifier(mlflow.pyfunc.PythonModel):
+class MedtuneModel(mlflow.pyfunc.PythonModel):
     """Input: float32 images (N, C, S, S) in [0, 1], preprocessed as `meta["preprocess"]` says.
 
     `medtune predict` turns DICOM files into that input with the training decode chain.
@@ -61,8 +70,10 @@ class MedtuneClassifier(mlflow.pyfunc.PythonModel):
         state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
         self.net = load_net(self.meta["net"], state)
 
-    def predict(self, context, model_input, params=None):
+    def outputs(self, images: Any) -> np.ndarray:
+        """Probabilities (classification) or values (regression) for float images in [0, 1]."""
         size, channels = self.meta["preprocess"]["image_size"], self.meta["net"]["in_channels"]
-        x = np.asarray(model_input, dtype=np.float32).reshape(-1, channels, size, size)
-        prob = predict_proba(self.net, x)
-        return predictions_frame(prob, self.meta["class_names"], self.meta["threshold"])
+        return predict_proba(self.net, np.asarray(images, dtype=np.float32).reshape(-1, channels, size, size))
+
+    def predict(self, context, model_input, params=None):
+        return predictions_frame(self.outputs(model_input), self.meta["task"], self.meta["threshold"])

@@ -24,10 +24,10 @@ from medtune.config import RegistryCfg
 from medtune.errors import MedtuneError
 from medtune.jsonio import write_json
 from medtune.models.inference import predict_proba
-from medtune.tracking.pyfunc import FORMAT, MedtuneClassifier, predictions_frame
+from medtune.task import Task
+from medtune.tracking.pyfunc import FORMAT, MedtuneModel, predictions_frame
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-GATE_METRIC = "auroc"  # threshold-free, so the gate does not depend on the threshold promote also picks
 HISTORY_TAG = "medtune.alias_history"
 FORMAT_TAG = "medtune.format"
 # Registered-model tag values are VARCHAR(5000) on a Postgres-backed server: keep the log below that.
@@ -66,7 +66,7 @@ def log_and_register(model_name: str, run_id: str, artifacts: dict[str, str], ex
     """Log the pyfunc under `run_id`, register a new version with lineage tags; returns the version."""
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=MedtuneClassifier(), artifacts=artifacts,
+            name="model", python_model=MedtuneModel(), artifacts=artifacts,
             signature=infer_signature(example, example_output), input_example=example,
             pip_requirements=PIP_REQUIREMENTS, code_paths=[CODE_DIR], registered_model_name=model_name)
     version = str(info.registered_model_version)
@@ -174,13 +174,19 @@ def write_promotion(promotion: Promotion, path: Path) -> None:
 def register_and_gate(client: MlflowClient, run_id: str, cfg: RegistryCfg, artifacts: dict[str, str], net: Any,
                       example: Any, meta: dict[str, Any], tags: dict[str, str], val_metrics: dict[str, Any],
                       shash: str, out: Path) -> Promotion:
-    """Log and register the model under the promote run, gate the champion alias, record the decision."""
-    value = val_metrics[GATE_METRIC]
-    example_out = predictions_frame(predict_proba(net, example), meta["class_names"], meta["threshold"])
-    description = (f"trial {tags['medtune.trial_id']} of sweep {tags['medtune.sweep_run_id']}: val {GATE_METRIC} "
-                   f"{value:.4f} on split {shash}, threshold {meta['threshold']:.3f}")
+    """Log and register the model under the promote run, gate the champion alias, record the decision.
+
+    The gate compares the task's threshold-free selection metric (AUROC; MAE for regression, lower
+    wins), so it does not depend on the threshold promote also picks.
+    """
+    task = Task.from_dict(meta["task"])
+    metric = task.metric.removeprefix("val_")
+    value = val_metrics[metric]
+    example_out = predictions_frame(predict_proba(net, example), meta["task"], meta["threshold"])
+    description = (f"trial {tags['medtune.trial_id']} of sweep {tags['medtune.sweep_run_id']}: {task.kind}, val "
+                   f"{metric} {value:.4f} on split {shash}")
     version = log_and_register(cfg.model_name, run_id, artifacts, example, example_out, tags, description)
-    decision = promote(cfg.model_name, version, GATE_METRIC, value, shash, cfg.min_delta,
+    decision = promote(cfg.model_name, version, metric, value, shash, cfg.min_delta, mode=task.mode,
                        on_new_split=cfg.on_new_split)
     decision.lineage = {k.removeprefix("medtune."): v for k, v in tags.items() if not k.startswith("medtune.val_")}
     write_promotion(decision, out)

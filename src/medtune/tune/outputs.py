@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from medtune import paths
-from medtune.config import Params
+from medtune.config import Params, SearchCfg
 from medtune.jsonio import write_json
 from medtune.tune.plots import write_sweep_plots
 from medtune.tune.runner import SweepResult
 
 
-def write_sweep_outputs(result: SweepResult, params: Params, split_hash: str) -> tuple[dict, dict, list[Path]]:
+def write_sweep_outputs(result: SweepResult, params: Params, search: SearchCfg,
+                        split_hash: str) -> tuple[dict, dict, list[Path]]:
     """Write reports/tune/* and models/best/model.pt; returns (best, summary, report files)."""
     board = result.leaderboard
     paths.TUNE_REPORTS.mkdir(parents=True, exist_ok=True)
@@ -29,8 +30,7 @@ def write_sweep_outputs(result: SweepResult, params: Params, split_hash: str) ->
     summary = {f"best_{best['metric']}": best["value"], "trials": len(board),
                **{f"trials_{k}": int(v) for k, v in reasons.items()}}
     write_json(paths.TUNE_REPORTS / "summary.json", summary)
-    plots = write_sweep_plots(board, result.history, params.search.space, params.search.metric,
-                              params.search.mode, paths.TUNE_REPORTS)
+    plots = write_sweep_plots(board, result.history, search.space, search.metric, search.mode, paths.TUNE_REPORTS)
     return best, summary, [paths.LEADERBOARD, paths.BEST, *plots]
 
 

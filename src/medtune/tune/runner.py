@@ -30,6 +30,7 @@ from ray.tune.search.optuna import OptunaSearch
 from medtune.config import SearchCfg, TrainCfg, largest
 from medtune.data.datamodule import TrainData
 from medtune.errors import MedtuneError
+from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.train import fit
 from medtune.tune.space import SearchSpace
@@ -175,6 +176,9 @@ class Trainable:
     search: SearchCfg
     init_states: dict[str, dict] = dataclasses.field(default_factory=dict)  # arch -> pretrained weights
     trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
+
+    def __post_init__(self) -> None:
+        self.search = resolve_selection(self.search, self.data.task)  # `auto`: the task's metric and mode
 
     def build(self) -> Any:
         fn = tune.with_parameters(

@@ -21,6 +21,7 @@ from medtune.data.datamodule import (
 from medtune.data.store import ImageArray
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
+from medtune.task import Task, write_task
 
 N, SIZE = 30, 16
 
@@ -38,6 +39,7 @@ def processed(tmp_path: Path) -> tuple[Path, dict]:
         "row": order, "sample_id": [f"id{r:02d}" for r in order], "patient_key": [f"p{r // 2}" for r in order],
         "label": names[order % 3], "target": order % 3,
     }).to_parquet(tmp_path / "index.parquet")
+    write_task(Task("multiclass", tuple(names)), tmp_path / "task.json")
     ids = [f"id{r:02d}" for r in range(N)]
     return tmp_path, {"train": ids[:18], "val": ids[18:24][::-1], "test": ids[24:]}
 
@@ -85,7 +87,7 @@ def test_train_data_has_train_and_val_and_class_names(processed: tuple[Path, dic
     root, splits = processed
     data = load_train_data(root, splits)
     assert (len(data.train), len(data.val)) == (18, 6)
-    assert data.num_classes == 3 and data.class_names == ["effusion", "normal", "pneumonia"]
+    assert data.task == Task("multiclass", ("effusion", "normal", "pneumonia")) and data.task.num_outputs == 3
     assert not set(data.train.sample_ids + data.val.sample_ids) & set(splits["test"])
 
 
@@ -142,7 +144,7 @@ def test_a_16_bit_store_reaches_the_model_as_float_in_unit_range(tmp_path: Path)
 def test_each_loader_worker_gets_its_own_reproducible_augmentations(tmp_path: Path) -> None:
     x = np.full((4, 1, SIZE, SIZE), 128, dtype=np.uint8)  # identical images: only the RNG differs
     arrays = SplitArrays(_store(tmp_path, x), np.array([0, 1, 0, 1]), list("abcd"), list("abcd"))
-    data = TrainData(arrays, arrays, 2, ["n", "p"])
+    data = TrainData(arrays, arrays, Task("binary", ("n", "p")))
 
     def batches() -> list[np.ndarray]:
         train, _ = make_loaders(data, batch_size=2, augment=1.0, num_workers=2, seed=0)

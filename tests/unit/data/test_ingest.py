@@ -18,6 +18,7 @@ from medtune.data.labels import read_labels
 from medtune.data.phi import hash_id
 from medtune.data.sample import write_dicom
 from medtune.errors import DataError
+from medtune.task import Task
 
 
 def image(seed: int = 0) -> np.ndarray:
@@ -34,13 +35,16 @@ def test_tiny_cohort_is_all_accepted(tiny_cohort: tuple[Path, Path], hmac_key: b
     result = ingest(raw_dir, str(labels_csv), hmac_key)
     m = result.manifest
     assert len(m) == 20 and result.rejected.empty and result.orphan_labels == 0
-    assert list(m.columns[:5]) == ["sample_id", "path", "patient_key", "label", "target"]
+    assert list(m.columns[:4]) == ["sample_id", "path", "patient_key", "label"] and "target" in m
+    assert result.task == Task("binary", ("abnormal", "normal"))
     assert m["path"].is_monotonic_increasing and m["sample_id"].is_unique
     assert m["patient_key"].nunique() == 10
     assert dict(zip(m["label"], m["target"])) == {"abnormal": 0, "normal": 1}
     assert {"MONOCHROME1", "MONOCHROME2"} <= set(m["photometric"])
     fp = result.fingerprint
-    assert fp["n_scanned"] == 20 and fp["n_patients"] == 10 and fp["classes"] == {"abnormal": 10, "normal": 10}
+    assert fp["n_scanned"] == 20 and fp["n_patients"] == 10
+    assert fp["task"] == {"kind": "binary", "names": ["abnormal", "normal"],
+                          "per_class": {"abnormal": 10, "normal": 10}}
     assert fp["images_per_patient"] == {"min": 2, "median": 2.0, "max": 2}
     assert fp["intensity"]["CR"]["n_images"] == 20 and 0 <= fp["intensity"]["CR"]["p50"] <= 4095
     json.dumps(fp)  # plain JSON types only
@@ -97,10 +101,11 @@ def test_phi_never_leaves_ingest(
     }
     raw = tmp_path / "raw"
     write_dicom(raw / "ok.dcm", image(), "unused", "Acme", extra=markers)
+    write_dicom(raw / "sick.dcm", image(), "unused", "Acme", extra=markers)
     write_dicom(raw / "unlabeled.dcm", image(), "unused", "Acme", extra=markers)
     write_dicom(raw / "nopix.dcm", image(), "unused", "Acme", extra={**markers, "PixelData": None})
     uid = write_uid(raw / "ok.dcm")
-    (tmp_path / "labels.csv").write_text("path,label\nok.dcm,normal\nnopix.dcm,normal\n")
+    (tmp_path / "labels.csv").write_text("path,label\nok.dcm,normal\nsick.dcm,sick\nnopix.dcm,normal\n")
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -110,11 +115,11 @@ def test_phi_never_leaves_ingest(
         result.manifest.to_csv(), result.rejected.to_csv(), json.dumps(result.fingerprint), repr(result),
         caplog.text, captured.out, captured.err, *(str(w.message) for w in caught),
     ])
-    assert len(result.manifest) == 1 and len(result.rejected) == 2
+    assert len(result.manifest) == 2 and len(result.rejected) == 2
     for value in [*markers.values(), uid, "ZZNAMEMARK"]:
         assert value not in text
-    assert result.manifest.loc[0, "patient_key"] == hash_id("ZZPIDMARK", hmac_key)
-    assert result.manifest.loc[0, "sample_id"] == hash_id(uid, hmac_key)
+    ok = result.manifest.set_index("path").loc["ok.dcm"]
+    assert ok["patient_key"] == hash_id("ZZPIDMARK", hmac_key) and ok["sample_id"] == hash_id(uid, hmac_key)
 
 
 def write_uid(path: Path) -> str:
@@ -157,7 +162,7 @@ def test_read_labels_csv_and_folders(tmp_path: Path) -> None:
     csv = tmp_path / "labels.csv"
     csv.write_text(f"file,dx,split\n./cats/1.dcm,cat,train\n{raw / 'top.dcm'},dog,test\n")
     out = read_labels(str(csv), raw, path_column="file", label_column="dx")
-    assert out.to_dict("list") == {"path": ["cats/1.dcm", "top.dcm"], "label": ["cat", "dog"],
+    assert out.to_dict("list") == {"path": ["cats/1.dcm", "top.dcm"], "dx": ["cat", "dog"],
                                    "split": ["train", "test"]}
     folders = read_labels("folders", raw)
     assert folders.to_dict("list") == {"path": ["cats/1.dcm"], "label": ["cats"]}
@@ -172,7 +177,7 @@ def test_read_labels_csv_and_folders(tmp_path: Path) -> None:
         ("path,label\n", "has no rows"),
         ("path,label,split\na.dcm,x,training\n", "'training'"),
         ("path,label\na.dcm,x\na.dcm,y\n", "more than once"),
-        ("path,label\na.dcm,\n", "row 2 has an empty"),
+        ("path,label\n,x\n", "row 2 has an empty 'path'"),
     ],
 )
 def test_bad_labels_files_raise_one_line(tmp_path: Path, content: str | None, message: str) -> None:

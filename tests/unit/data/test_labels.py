@@ -50,9 +50,10 @@ def test_identifier_keyed_labels_join_and_count_orphans(
 def test_custom_key_column_and_unlabeled_files(tmp_path: Path, hmac_key: bytes) -> None:
     raw = cohort(tmp_path)
     (tmp_path / "labels.csv").write_text("pid,dx\nPIDA,sick\n")
-    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_column="dx",
-                    label_key="patient_id", key_column="pid")
-    assert len(result.manifest) == 3 and result.rejected["reason"].tolist() == ["unlabeled"]
+    with pytest.raises(DataError, match="need at least 2 classes"):  # patient B is unlabeled: one class left
+        ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_column="dx", label_key="patient_id",
+               key_column="pid")
+
 
 
 def test_file_without_patient_id_is_unlabeled_under_patient_key(tmp_path: Path, hmac_key: bytes) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from medtune.evaluate.breakdown import breakdown, write_breakdown
+from medtune.task import Task
 
 
 def test_breakdown_by_manufacturer_and_modality(tmp_path) -> None:
@@ -16,9 +17,11 @@ def test_breakdown_by_manufacturer_and_modality(tmp_path) -> None:
                          "modality": ["CR", "CR", "DX", "DX", "DX", "DX", "CR"]})
     y = np.array([1, 0, 1, 0, 1, 1, 0])
     prob = np.array([0.9, 0.2, 0.4, 0.6, 0.7, 0.3, 0.1])
-    table = breakdown(rows, y, np.c_[1 - prob, prob], threshold=0.5)
+    patients = [f"p{i}" for i in range(7)]
+    table = breakdown(rows, Task("binary", ("normal", "abnormal")), y, prob, 0.5, patients, n_boot=100, seed=0)
     a = table[(table["column"] == "manufacturer") & (table["group"] == "A")].iloc[0]
-    assert (a["n"], a["n_pos"], a["auroc"], a["accuracy"]) == (4, 2, 0.75, 0.5)
+    assert (a["n"], a["n_patients"], a["auroc"], a["accuracy"]) == (4, 4, 0.75, 0.5)
+    assert a["auroc_ci_low"] <= 0.75 <= a["auroc_ci_high"]
     b = table[(table["column"] == "manufacturer") & (table["group"] == "B")].iloc[0]
     assert math.isnan(b["auroc"]) and b["accuracy"] == 0.5  # one class only: AUROC undefined
     assert set(table.loc[table["column"] == "manufacturer", "group"]) == {"A", "B", "unknown"}

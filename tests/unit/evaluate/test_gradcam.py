@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from medtune.evaluate.gradcam import gradcam, pick_cases, write_gradcam_grid
+from medtune.evaluate.gradcam import gradcam, write_gradcam_grid
 from medtune.models.nets import NetSpec, build_net
+from medtune.task import Task
 
 SPEC = NetSpec(depth=2, width=8, dropout=0.0)
 
@@ -42,17 +44,22 @@ def test_gradcam_points_at_the_evidence() -> None:
     assert net.training  # the caller's mode is restored
 
 
-def test_pick_cases_and_grid_png(tmp_path) -> None:
-    y = np.array([1, 1, 0, 0, 1, 0])
-    pred = np.array([1, 0, 0, 1, 1, 0])
-    confidence = np.array([0.9, 0.8, 0.1, 0.4, 0.2, 0.7])
-    right, wrong = pick_cases(y, pred, confidence, k=2)
-    assert right.tolist() == [0, 5] and wrong.tolist() == [1, 3]  # most confident first
-    net = build_net(NetSpec(depth=2, width=4))
-    x, y = corner_cohort(n=10)
-    prob = np.linspace(0.05, 0.95, 10)
-    path = write_gradcam_grid(net, NetSpec(depth=2, width=4), x, y, prob, 0.5, ["normal", "abnormal"], 3,
+@pytest.mark.parametrize("task", [Task("binary", ("normal", "abnormal")), Task("multiclass", ("a", "b", "c")),
+                                  Task("multilabel", ("ring", "bar")), Task("regression", ("radius",))])
+def test_grid_png_for_every_task(tmp_path, task: Task) -> None:
+    spec = NetSpec(depth=2, width=4, task=task.kind, num_outputs=task.num_outputs)
+    net = build_net(spec)
+    x, _ = corner_cohort(n=10)
+    rng = np.random.default_rng(0)
+    if task.kind == "binary":
+        y, out = np.arange(10) % 2, np.linspace(0.05, 0.95, 10)
+    elif task.kind == "multiclass":
+        y, out = np.arange(10) % 3, rng.dirichlet(np.ones(3), 10)
+    elif task.kind == "multilabel":
+        y, out = rng.integers(0, 2, (10, 2)).astype(float), rng.random((10, 2))
+    else:
+        y, out = rng.random(10), rng.random(10)
+    path = write_gradcam_grid(net, spec, task, x, y, out, [0.5, 0.5] if task.kind == "multilabel" else 0.5, 3,
                               tmp_path / "gradcam.png")
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert write_gradcam_grid(net, NetSpec(depth=2, width=4), x, y, prob, 0.5, ["normal", "abnormal"], 0,
-                              tmp_path / "none.png") is None
+    assert write_gradcam_grid(net, spec, task, x, y, out, 0.5, 0, tmp_path / "none.png") is None

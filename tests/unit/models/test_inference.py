@@ -6,19 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from medtune.models.inference import load_net, predict_proba, probs_from_logits
+from medtune.models.inference import load_net, outputs_from_logits, predict_proba
 from medtune.models.nets import NetSpec, build_net
 
 
 @pytest.mark.parametrize("outputs", [1, 3])
 def test_predict_proba_batches_and_keeps_the_mode(outputs: int) -> None:
     torch.manual_seed(0)
-    net = build_net(NetSpec(depth=2, width=4, num_outputs=outputs)).train()
+    net = build_net(NetSpec(depth=2, width=4, num_outputs=outputs, task="binary" if outputs == 1 else "multiclass"))
+    net.train()
     x = np.random.default_rng(1).random((300, 1, 8, 8), dtype=np.float32)  # more than one batch
     prob = predict_proba(net, x, batch_size=128)
     assert net.training  # restored after eval-mode inference
     with torch.no_grad():
-        expected = probs_from_logits(net.eval()(torch.from_numpy(x))).numpy()
+        expected = outputs_from_logits(net.eval()(torch.from_numpy(x)), net.task).numpy()
     assert prob.shape == ((300,) if outputs == 1 else (300, 3))
     assert np.allclose(prob, expected, atol=1e-6)
     if outputs == 3:
@@ -32,3 +33,11 @@ def test_load_net_rebuilds_the_same_function() -> None:
     rebuilt = load_net(spec.to_dict(), net.state_dict())
     assert not rebuilt.training
     assert np.allclose(predict_proba(rebuilt, x), predict_proba(net, x))
+
+
+def test_outputs_per_task() -> None:
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    assert outputs_from_logits(logits[:, :1], "binary").tolist() == [0.5, pytest.approx(0.7311, abs=1e-4)]
+    assert torch.allclose(outputs_from_logits(logits, "multiclass").sum(1), torch.ones(2))
+    assert outputs_from_logits(logits, "multilabel").shape == (2, 2)
+    assert outputs_from_logits(logits[:, :1], "regression").tolist() == [0.0, 1.0]

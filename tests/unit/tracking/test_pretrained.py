@@ -11,7 +11,10 @@ from tests._registry import local_store, register_untrained
 from medtune.config import TrainCfg
 from medtune.errors import ConfigError
 from medtune.models.nets import NetSpec, build_net
+from medtune.task import Task
 from medtune.tracking.pretrained import fetch_state, resolve_pretrained
+
+BINARY = Task("binary", ("a", "b"))
 
 
 def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
@@ -26,11 +29,11 @@ def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
 def test_resolve_checks_the_file_against_every_arch_of_the_sweep(tmp_path: Path) -> None:
     torch.save(build_net(NetSpec(depth=2, width=4)).state_dict(), tmp_path / "convnet.pt")
     base = TrainCfg(pretrained=str(tmp_path / "convnet.pt"), depth=2, width=4)
-    states, lines = resolve_pretrained(base, ["convnet"], channels=1, num_classes=2)
+    states, lines = resolve_pretrained(base, ["convnet"], channels=1, task=BINARY)
     assert set(states) == {"convnet"} and "copied" in lines[0]
     with pytest.raises(ConfigError, match="nothing matches a resnet18 network"):
-        resolve_pretrained(base, ["convnet", "resnet18"], channels=1, num_classes=2)
-    assert resolve_pretrained(TrainCfg(), ["convnet", "resnet18"], channels=1, num_classes=2) == ({}, [])
+        resolve_pretrained(base, ["convnet", "resnet18"], channels=1, task=BINARY)
+    assert resolve_pretrained(TrainCfg(), ["convnet", "resnet18"], channels=1, task=BINARY) == ({}, [])
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -47,7 +50,7 @@ def test_bad_sources_are_one_line(tmp_path: Path, content: bytes | None, expecte
 
 def test_registered_model_uri(tmp_path: Path) -> None:
     uri, client, experiment_id = local_store(tmp_path, "pretrained")
-    meta = {"preprocess": {"image_size": 8}, "class_names": ["a", "b"], "threshold": 0.5}
+    meta = {"preprocess": {"image_size": 8}, "task": {"kind": "binary", "names": ["a", "b"]}, "threshold": 0.5}
     _, net = register_untrained(client, experiment_id, "pre", tmp_path / "files", NetSpec(depth=1, width=4),
                                 meta, {})
     state = fetch_state("models:/pre/1", uri)

@@ -47,11 +47,11 @@ def register(client: MlflowClient, tmp_path: Path, val_auroc: float, split: str 
     spec = NetSpec(depth=1, width=4)
     net = build_net(spec)
     meta = {"preprocess": {"image_size": 8, "window": "header", "percentiles": [0.5, 99.5]},
-            "class_names": ["normal", "abnormal"], "threshold": 0.5}
+            "task": {"kind": "binary", "names": ["normal", "abnormal"]}, "threshold": 0.5}
     artifacts = write_model_files(tmp_path / f"m{val_auroc}-{seed}", spec.to_dict(), net.state_dict(), meta)
     run = client.create_run(client.get_experiment_by_name("unit").experiment_id)
     example = np.zeros((2, 1, 8, 8), np.float32)
-    out = predictions_frame(np.array([0.2, 0.7]), meta["class_names"], 0.5)
+    out = predictions_frame(np.array([0.2, 0.7]), meta["task"], 0.5)
     tags = {"medtune.split_hash": split, "medtune.val_auroc": str(val_auroc), "medtune.git_commit": "abc"}
     return log_and_register(NAME, run.info.run_id, artifacts, example, out, tags, description="unit")
 
