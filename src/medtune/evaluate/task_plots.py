@@ -65,7 +65,7 @@ def _label_rocs(y: np.ndarray, out: np.ndarray, names: list[str], out_dir: Path)
 
 def _regression(y: np.ndarray, out: np.ndarray, name: str, out_dir: Path) -> dict[str, Path]:
     y, out = np.asarray(y, dtype=float).ravel(), np.asarray(out, dtype=float).ravel()
-    pd.DataFrame({"true": y, "predicted": out}).to_csv(out_dir / "scatter.csv", index=False)
+    pd.DataFrame({"actual": y, "predicted": out}).to_csv(out_dir / "scatter.csv", index=False)
     pd.DataFrame({"predicted": out, "residual": out - y}).to_csv(out_dir / "residuals.csv", index=False)
     fig = Figure(figsize=(8, 4))
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
