@@ -21,9 +21,9 @@ from medtune.data.dicom import READ_REJECT_REASONS, check_image, header_fields, 
 from medtune.data.files import bounded_map, pool_context, scan_files
 from medtune.data.fingerprint import build_fingerprint
 from medtune.data.header import RejectedFile, safe_get
-from medtune.data.labels import read_labels
-from medtune.data.phi import hash_id
-from medtune.data.pixels import modality_pixels, window_values
+from medtune.data.labels import read_labels, target_mapping
+from medtune.data.phi import hash_id, order_hash
+from medtune.data.pixels import modality_pixels, window_fields, window_values
 from medtune.errors import DataError
 
 __all__ = [
@@ -70,6 +70,7 @@ class FileResult:
     intensities: np.ndarray | None = None
     study_key: str = ""
     patient_id_key: str = ""  # HMAC of PatientID itself ("" when absent): joins patient-keyed labels
+    order_hash: str = ""  # public-salt hash of the patient, turned into a rank at ingest and never written
 
 
 def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -> FileResult:
@@ -82,7 +83,7 @@ def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -
         ds = parse_dicom(path)
         _hash_identifiers(ds, rel, key, result)
         check_image(ds, path)
-        result.header = header_fields(ds)
+        result.header = header_fields(ds) | window_fields(ds)
         values = modality_pixels(ds)  # the one decode: validates the chain now, not at preprocess time
         window_values(values, ds, "header", (0.5, 99.5))
     except RejectedFile as exc:
@@ -104,6 +105,7 @@ def _hash_identifiers(ds: object, rel: str, key: bytes, result: FileResult) -> N
     # conservative grouping (it can only merge patients, never let one patient straddle two splits).
     folder = f"folder:{Path(rel).parent.as_posix()}"
     result.patient_key = hash_id(patient_id or folder, key)
+    result.order_hash = order_hash(patient_id or folder)
     result.patient_id_key = hash_id(patient_id, key) if patient_id else ""
     result.missing_patient_id = not patient_id
     result.instance_key = hash_id(instance_uid, key) if instance_uid else ""
@@ -183,7 +185,7 @@ class _Collector:
             self.intensities.setdefault(modality, []).append(result.intensities)
         label = self.label_of.loc[join]
         row = {"sample_id": result.instance_key or "", "path": result.path,
-               "patient_key": result.patient_key, "label": str(label["label"])}
+               "patient_key": result.patient_key, "order_hash": result.order_hash, "label": str(label["label"])}
         if "split" in self.label_of.columns:
             row["split"] = str(label["split"])
         self.rows.append({**row, "study_key": result.study_key, **result.header})
@@ -199,16 +201,19 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     label_key: str = "path",
     key_column: str = "",
+    positive_label: str | None = None,
 ) -> IngestResult:
     """Read every file under raw_dir once and sort it into the manifest or the rejects.
 
     Each file is accepted or rejected with exactly one reason; scanned == accepted + rejected.
     `label_key` says what the labels CSV is keyed by (labels.LABEL_KEYS); identifiers join as HMACs.
+    `positive_label` names the class that becomes target 1 (labels.target_mapping).
     """
     raw_dir = Path(raw_dir)
     files = scan_files(raw_dir)
     label_key = "path" if labels == "folders" else label_key
     label_df = read_labels(labels, raw_dir, path_column, label_column, label_key, key_column, key)
+    target_mapping(label_df["label"].unique(), positive_label)  # a missing or wrong positive_label fails now
     join_column = "path" if label_key == "path" else "key"
     rels = [f.relative_to(raw_dir).as_posix() for f in files]
     sampled = _intensity_subset(len(files))
@@ -219,7 +224,7 @@ def ingest(
     assert len(files) == len(collector.rows) + len(collector.rejected), "ingest lost track of a file"
     if not collector.rows:
         raise DataError(f"{raw_dir}: no usable image among {len(files)} files (see the rejected list)")
-    manifest = _manifest(collector.rows, key)
+    manifest = _manifest(collector.rows, key, positive_label)
     rejected = pd.DataFrame(collector.rejected, columns=["path", "reason"]).sort_values("path", ignore_index=True)
     orphans = int((~label_df[join_column].isin(collector.keys_found)).sum())
     n_dup = sum(n - 1 for n in collector.pixel_counts.values() if n > 1)
@@ -228,11 +233,16 @@ def ingest(
     return IngestResult(manifest, rejected, fingerprint, orphans)
 
 
-def _manifest(rows: list[dict], key: bytes) -> pd.DataFrame:
+def _manifest(rows: list[dict], key: bytes, positive_label: str | None = None) -> pd.DataFrame:
     """One row per accepted file: hashed ids, the user's path and label, allowed header fields."""
     manifest = pd.DataFrame(rows).sort_values("path", ignore_index=True)
     no_uid = manifest["sample_id"] == ""
     manifest.loc[no_uid, "sample_id"] = [hash_id(p, key) for p in manifest.loc[no_uid, "path"]]
-    classes = sorted(manifest["label"].unique())
-    manifest.insert(4, "target", manifest["label"].map({c: i for i, c in enumerate(classes)}).astype(int))
+    # Only the patients' rank under the public order hash is kept (it orders the seeded split the same in
+    # every clone); the hash itself, recomputable from a PatientID, is dropped here.
+    order = manifest.pop("order_hash").rank(method="dense").astype(int) - 1
+    manifest.insert(3, "patient_order", order)
+    accepted = manifest["label"].unique()
+    mapping = target_mapping(accepted, positive_label if positive_label in accepted else None)
+    manifest.insert(5, "target", manifest["label"].map(mapping).astype(int))
     return manifest

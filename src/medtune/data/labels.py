@@ -6,14 +6,15 @@ read, joined against the HMACs the readers compute, and never written anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from medtune.choices import LABEL_KEYS, SPLIT_NAMES
+from medtune.choices import LABEL_KEYS, NEGATIVE_LABELS, SPLIT_NAMES
 from medtune.data.files import scan_files
 from medtune.data.phi import hash_id
-from medtune.errors import DataError
+from medtune.errors import ConfigError, DataError
 
 
 def read_labels(
@@ -91,3 +92,33 @@ def _relative(value: str, raw_dir: Path) -> str:
         except ValueError:
             path = path.relative_to(path.anchor)  # not under raw_dir: stays unmatched, counted as orphan
     return path.as_posix().removeprefix("./")
+
+
+def target_mapping(labels: Iterable[str], positive_label: str | None = None) -> dict[str, int]:
+    """Label -> target: with two classes the negative is 0 and the positive 1; more classes in sorted order.
+
+    The positive class is `positive_label` (ingest.positive_label) or, when unset, the one the names make
+    obvious (the other is in choices.NEGATIVE_LABELS); otherwise ConfigError asks for the parameter. The
+    sorted order alone would make `no_contrast` positive against `contrast`.
+    """
+    classes = sorted({str(label) for label in labels})
+    where = "params.yaml: ingest.positive_label"
+    if positive_label is not None and str(positive_label) not in classes:
+        raise ConfigError(f"{where}: {str(positive_label)!r} is not a label in the labels file "
+                          f"(labels: {', '.join(classes)})")
+    if len(classes) != 2:
+        if positive_label is not None and len(classes) > 2:
+            raise ConfigError(f"{where}: applies to two classes, but there are {len(classes)} "
+                              f"({', '.join(classes)}); leave it unset")
+        return {c: i for i, c in enumerate(classes)}
+    positive = str(positive_label) if positive_label is not None else obvious_positive(classes)
+    if positive is None:
+        raise ConfigError(f"{where}: labels {classes[0]!r} and {classes[1]!r} do not say which class is "
+                          "positive; set it to one of them")
+    return {c: int(c == positive) for c in classes}
+
+
+def obvious_positive(classes: list[str]) -> str | None:
+    """Of two labels, the one that is not a negative word when exactly one is (normal/abnormal -> abnormal)."""
+    negative = [c.strip().lower() in NEGATIVE_LABELS for c in classes]
+    return classes[negative.index(False)] if sum(negative) == 1 else None

@@ -24,7 +24,9 @@ from medtune.data.header import RejectedFile
 from medtune.data.pixels import decode_channels
 from medtune.errors import ConfigError, DataError
 
-INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
+# patient_order: ingest's key-independent patient rank, which orders the seeded grouped split.
+INDEX_COLUMNS = ("sample_id", "patient_key", "patient_order", "label", "target", "split", "modality",
+                 "manufacturer")
 CHUNK = 16
 
 

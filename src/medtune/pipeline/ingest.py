@@ -6,6 +6,7 @@ import time
 
 from medtune import paths
 from medtune.config import Params, require_path
+from medtune.data.fingerprint import summary_lines
 from medtune.data.ingest import ingest
 from medtune.data.phi import load_secret
 from medtune.jsonio import write_json
@@ -27,7 +28,7 @@ def run(params: Params) -> None:
 
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
                     label_column=cfg.label_column, workers=cfg.workers, progress=progress,
-                    label_key=cfg.label_key, key_column=cfg.key_column)
+                    label_key=cfg.label_key, key_column=cfg.key_column, positive_label=cfg.positive_label)
     paths.MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     result.manifest.to_parquet(paths.MANIFEST, index=False)
     paths.REJECTED.parent.mkdir(parents=True, exist_ok=True)
@@ -38,4 +39,7 @@ def run(params: Params) -> None:
     print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"
           f" ({reasons}); {result.orphan_labels} label rows without a file; "
           f"{time.monotonic() - start:.1f}s")
+    pre = params.preprocess
+    for line in summary_lines(fp, pre.window, pre.image_size, cfg.positive_label is not None):
+        print(f"ingest: {line}")
 

@@ -30,7 +30,8 @@ def test_fingerprint_summarises_the_cohort(tiny_cohort: tuple[Path, Path], hmac_
     # 10 abnormal, 11 normal: inverse frequency normalised to mean 1, as train.class_weights_for does.
     assert fp["class_weights"]["abnormal"] > 1 > fp["class_weights"]["normal"]
     assert sum(fp["class_weights"].values()) == pytest.approx(2.0)
-    assert fp["recommended"] == {"image_size": 32, "window": "header"}
+    assert (fp["recommended"]["image_size"], fp["recommended"]["window"]) == (32, "header")
+    assert fp["recommended"]["why"]["window"] == "CR: most files carry a window (VOI LUT or center/width)"
     assert fp["transfer_syntaxes"] == {"Explicit VR Little Endian": 21}
     json.dumps(fp)
 

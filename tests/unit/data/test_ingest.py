@@ -34,10 +34,15 @@ def test_tiny_cohort_is_all_accepted(tiny_cohort: tuple[Path, Path], hmac_key: b
     result = ingest(raw_dir, str(labels_csv), hmac_key)
     m = result.manifest
     assert len(m) == 20 and result.rejected.empty and result.orphan_labels == 0
-    assert list(m.columns[:5]) == ["sample_id", "path", "patient_key", "label", "target"]
+    assert list(m.columns[:6]) == ["sample_id", "path", "patient_key", "patient_order", "label", "target"]
     assert m["path"].is_monotonic_increasing and m["sample_id"].is_unique
     assert m["patient_key"].nunique() == 10
-    assert dict(zip(m["label"], m["target"])) == {"abnormal": 0, "normal": 1}
+    # patient_order ranks the patients 0..9 (one rank per patient), independent of the HMAC key.
+    assert sorted(m.groupby("patient_key")["patient_order"].first()) == list(range(10))
+    assert (m.groupby("patient_key")["patient_order"].nunique() == 1).all()
+    # "normal" is the negative word: the other label is the positive class (target 1).
+    assert dict(zip(m["label"], m["target"])) == {"abnormal": 1, "normal": 0}
+    assert result.fingerprint["positive_label"] == "abnormal"
     assert {"MONOCHROME1", "MONOCHROME2"} <= set(m["photometric"])
     fp = result.fingerprint
     assert fp["n_scanned"] == 20 and fp["n_patients"] == 10 and fp["classes"] == {"abnormal": 10, "normal": 10}
@@ -128,7 +133,7 @@ def test_missing_patient_id_groups_by_folder(tmp_path: Path, hmac_key: bytes) ->
     for folder in ("a", "b"):
         for i in range(2):
             write_dicom(raw / folder / f"{i}.dcm", image(i), "", "Acme", extra={"PatientID": None})
-    result = ingest(raw, "folders", hmac_key)
+    result = ingest(raw, "folders", hmac_key, positive_label="b")
     keys = result.manifest.groupby("label")["patient_key"].nunique()
     assert keys.to_dict() == {"a": 1, "b": 1} and result.manifest["patient_key"].nunique() == 2
     assert result.fingerprint["n_missing_patient_id"] == 4
