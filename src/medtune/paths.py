@@ -11,6 +11,7 @@ INDEX = PROCESSED / "index.parquet"
 PREPROCESS_SETTINGS = PROCESSED / "preprocess.json"  # what preprocess used (`auto` resolved)
 SPLITS = Path("data/splits/splits.json")
 LEAKAGE = Path("reports/split/leakage.json")
+SPLIT_SUMMARY = Path("reports/split/summary.json")
 TUNE_REPORTS = Path("reports/tune")
 LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
 BEST = TUNE_REPORTS / "best.json"

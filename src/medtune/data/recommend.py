@@ -28,10 +28,12 @@ BODY_PART_WINDOWS = {
 }
 CONSISTENT_WINDOW = 0.9  # header windows count as one choice when this share of files has the same first one
 # Compute: the default ConvNet (depth 3, width 16, batch 32) trains fwd+bwd at ~100 img/s on one CPU thread
-# at 64 px, and cost grows with the pixel count (measured 2026-12-02 on this 2-core machine: 103 / 19 / 3.4
-# img/s at 64 / 128 / 256 px). A first sweep of the demo's shape (8 trials of ~4 epochs, one trial per
-# core) should take about five minutes: past that `auto` halves the size, down to MIN_COMPUTE_SIZE.
+# at 64 px, and cost grows a little faster than the pixel count (measured 2026-12-02 on this 2-core machine:
+# 103 / 19 / 3.4 img/s at 64 / 128 / 256 px, i.e. side^2.5). A first sweep of the demo's shape (8 trials
+# of ~4 epochs, one trial per core) should take about five minutes: past that `auto` halves the size,
+# down to MIN_COMPUTE_SIZE.
 REF_IMAGES_PER_S_64PX = 100.0
+SIZE_EXPONENT = 2.5
 SWEEP_EPOCHS = 32
 SWEEP_BUDGET_S = 300.0
 MIN_COMPUTE_SIZE = 64
@@ -59,7 +61,7 @@ def size_from_images(manifest: pd.DataFrame) -> int:
 
 def sweep_seconds(n_images: int, size: int, cpus: int) -> float:
     """Rough CPU time of a first sweep (SWEEP_EPOCHS epochs over n_images, one trial per core)."""
-    per_epoch = n_images / (REF_IMAGES_PER_S_64PX * (64 / size) ** 2)
+    per_epoch = n_images / (REF_IMAGES_PER_S_64PX * (64 / size) ** SIZE_EXPONENT)
     return SWEEP_EPOCHS * per_epoch / max(cpus, 1)
 
 
@@ -74,13 +76,12 @@ def recommend_image_size(manifest: pd.DataFrame, compute: dict[str, int]) -> tup
     size = native
     while sweep_seconds(n, size, cpus) > SWEEP_BUDGET_S and size // 2 >= MIN_COMPUTE_SIZE:
         size = size // 2 // AUTO_SIZE_STEP * AUTO_SIZE_STEP
-    where = f"{cpus} CPU core(s), no GPU"
-    estimate = f"a first sweep ({SWEEP_EPOCHS} epochs of {n} images) {_duration(sweep_seconds(n, size, cpus))}"
+    sweep = (f"on this machine ({cpus} CPU core{'s' * (cpus != 1)}, no GPU) a first sweep ({SWEEP_EPOCHS} epochs "
+             f"of {n} images)")
     if size == native:
-        return size, f"{base}; on this machine ({where}) {estimate} at {size} px"
-    return size, (f"{base}, but on this machine ({where}) a first sweep would take "
-                  f"{_duration(sweep_seconds(n, native, cpus))} at {native} px: {size} px ({estimate}); "
-                  "set preprocess.image_size to train larger")
+        return size, f"{base}; {sweep} takes {_duration(sweep_seconds(n, size, cpus))} at {size} px"
+    return size, (f"{base}; {sweep} would take {_duration(sweep_seconds(n, native, cpus))} at {native} px and "
+                  f"{_duration(sweep_seconds(n, size, cpus))} at {size} px; set preprocess.image_size to train larger")
 
 
 def _duration(seconds: float) -> str:

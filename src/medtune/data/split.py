@@ -37,6 +37,35 @@ def split_by_patient(
     return split_by_group(index, link_groups(index, index["patient_key"]), fractions, seed)
 
 
+FEW_PATIENTS = 30  # fewer patients than this in val or test: selection / the test CI are said to be fragile
+
+
+def few_patients_warning(patients: dict[str, int]) -> str | None:
+    """One plain sentence when val or test rest on fewer than FEW_PATIENTS patients; None otherwise.
+
+    `patients` maps split name -> distinct patients. Worded to stay true whatever the split method.
+    """
+    few = {s: patients[s] for s in ("val", "test") if s in patients and patients[s] < FEW_PATIENTS}
+    if not few:
+        return None
+    stakes = {"val": "model selection (the champion, its threshold)", "test": "the test confidence interval"}
+    where = " and ".join(f"{s} has {n} patient{'s' * (n != 1)}" for s, n in few.items())
+    return (f"{where}: {' and '.join(stakes[s] for s in few)} rest{'s' * (len(few) == 1)} on very few patients "
+            f"(< {FEW_PATIENTS}); add patients, or prefer K-fold cross-validation grouped by patient "
+            "(split.folds, where your medtune version has it) to a single split")
+
+
+def split_summary(splits: dict[str, Any]) -> dict[str, Any]:
+    """What reports/split/summary.json holds: method, fractions, per-split counts and plain warnings."""
+    counts = splits["counts"]
+    warning = few_patients_warning({s: counts[s]["patients"] for s in SPLIT_NAMES})
+    return {"method": splits["method"], "seed": splits["seed"], "fractions": splits["fractions"],
+            "samples": {s: counts[s]["samples"] for s in SPLIT_NAMES},
+            "patients": {s: counts[s]["patients"] for s in SPLIT_NAMES},
+            "by_label": {s: counts[s]["by_label"] for s in SPLIT_NAMES},
+            "warnings": [warning] if warning else []}
+
+
 def _counts(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, dict[str, Any]]:
     rows = index.set_index(index["sample_id"].astype(str))
     out = {}

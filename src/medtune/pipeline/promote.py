@@ -34,11 +34,16 @@ def run(params: Params) -> None:
     net = load_net(bundle["net"], bundle["state_dict"])
     threshold, val_metrics = validate_model(net, val)
     # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way.
+    class_names = class_names_from(read_index(paths.PROCESSED))
+    # Binary: class_names[1] is target 1, the class probabilities, sensitivity and the threshold are about.
+    positive = class_names[1] if len(class_names) == 2 else None
     meta = {"preprocess": read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
-            "class_names": class_names_from(read_index(paths.PROCESSED)), "threshold": threshold,
+            "class_names": class_names, "positive_label": positive, "threshold": threshold,
             "trial_id": best["trial_id"], "train": best["train"], "split_hash": shash}
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
     tags = version_tags(params, best, shash, threshold, val_metrics)
+    if positive is not None:
+        tags["medtune.positive_label"] = positive
     client = open_run_client(params.tracking_uri)
     with stage_run(client, params.base, "promote", {"mlflow.parentRunId": best["sweep_run_id"],
                                                     "medtune.kind": "promote", **tags}) as run_id:

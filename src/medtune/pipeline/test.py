@@ -10,7 +10,7 @@ from __future__ import annotations
 from medtune import paths
 from medtune.config import Params
 from medtune.data.datamodule import load_split, read_index
-from medtune.data.split import load_valid_splits, split_hash
+from medtune.data.split import few_patients_warning, load_valid_splits, split_hash
 from medtune.errors import DataError
 from medtune.evaluate.ledger import TestLedger, scored_tag, should_score
 from medtune.evaluate.report import score_and_report
@@ -39,10 +39,15 @@ def run(params: Params, rescore_reason: str | None = None, skip_scored: bool = F
     test = load_split(paths.PROCESSED, splits, "test", allow_test=True)
     rows = read_index(paths.PROCESSED).set_index("sample_id", drop=False).loc[test.sample_ids]
     metrics, outputs = score_and_report(model, test, rows, params, paths.TEST_REPORTS)
-    metrics |= {"model_version": int(version), "split_hash": shash}
+    n_patients = int(rows["patient_key"].nunique())
+    warning = few_patients_warning({"test": n_patients})
+    metrics |= {"model_version": int(version), "split_hash": shash, "n_patients": n_patients,
+                **({"warning": warning} if warning else {})}
     write_json(paths.TEST_METRICS, metrics)
     entry = ledger.record(name, version, shash, metrics, rescore_reason)
     log_test_run(client, params.base, name, version, shash, metrics, [*outputs.values(), paths.TEST_METRICS],
                  entry, scored_tag(shash))
     print(f"test: {name} v{version} on split {shash}: " +
           ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+    if warning:
+        print(f"test: WARNING: {warning}")
