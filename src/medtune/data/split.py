@@ -106,6 +106,7 @@ def make_splits(
         splits = fixed_split(index)
     else:
         splits = _grouped(index, cfg, seed, links)
+    splits = in_index_order(splits, index)
     total = sum(len(v) for v in splits.values())
     grouped = "grouped" if cfg.group_by == "patient" else "grouped_by_site"
     method = source or ("holdout_site" if cfg.holdout_site is not None else grouped)
@@ -116,6 +117,16 @@ def make_splits(
         "counts": _counts(splits, index),
         **splits,
     }
+
+
+def in_index_order(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, list[str]]:
+    """Each id list in the index's row order (the manifest's path order), the same in every clone.
+
+    Sorting by sample id would follow the per-clone HMAC key, and training reads a split in file order.
+    """
+    rows = index.sort_values("row") if "row" in index.columns else index.sort_values("sample_id")
+    position = {sid: i for i, sid in enumerate(rows["sample_id"].astype(str))}
+    return {name: sorted(ids, key=position.__getitem__) for name, ids in splits.items()}
 
 
 def _grouped(index: pd.DataFrame, cfg: SplitCfg, seed: int,

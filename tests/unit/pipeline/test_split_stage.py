@@ -38,7 +38,7 @@ def run_clone(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, li
     manifest = pd.read_parquet("data/interim/manifest.parquet")
     path_of = dict(zip(manifest["sample_id"], manifest["path"]))
     splits = json.loads(Path("data/splits/splits.json").read_text())
-    by_path = {s: sorted(path_of[sid] for sid in splits[s]) for s in ("train", "val", "test")}
+    by_path = {s: [path_of[sid] for sid in splits[s]] for s in ("train", "val", "test")}
     summary = json.loads(Path("reports/split/summary.json").read_text())
     return by_path, set(manifest["patient_key"]), summary
 
@@ -50,7 +50,8 @@ def test_two_clones_with_different_hmac_keys_split_alike(tmp_path: Path, monkeyp
     second, second_keys, _ = run_clone(tmp_path / "clone_b", monkeypatch)
     keys = [(tmp_path / c / ".medtune/hmac.key").read_text() for c in ("clone_a", "clone_b")]
     assert keys[0] != keys[1] and not first_keys & second_keys  # each clone hashed patients its own way
-    assert first == second  # ... and dealt the same files to the same splits
+    assert first == second  # ... and dealt the same files to the same splits, listed in the same order
+    assert all(paths == sorted(paths) for paths in first.values())  # the manifest's path order
     assert all(first[s] for s in first) and sum(map(len, first.values())) == 60
     # 30 patients: val and test hold a handful each, and the stage says so in its report and console.
     assert summary["patients"]["val"] < 30 and "rest on very few patients" in summary["warnings"][0]
