@@ -52,7 +52,10 @@ def _strata(index: pd.DataFrame, groups: pd.Series, stratify: bool, order: pd.Se
     """One row per group: image count, stratum (majority target, ties to the smaller; 0 unstratified) and
     its order key, sorted by that key (the seeded shuffle starts from this order)."""
     by_group = index["target"].groupby(groups, sort=True)
-    majority = by_group.agg(lambda t: int(t.value_counts().sort_index().idxmax())) if stratify else 0
+    majority: pd.Series | int = 0
+    if stratify:  # images per (group, target); idxmax takes the first (smallest) target on ties
+        per_target = index["target"].groupby([groups, index["target"]]).size().unstack(fill_value=0)
+        majority = per_target.idxmax(axis=1).astype(int)
     strata = pd.DataFrame({"target": majority, "n": by_group.size(), "order": order.groupby(groups).min()})
     return strata.sort_values("order", kind="stable")
 
@@ -100,7 +103,7 @@ def _assign_stratum(sizes: pd.Series, targets: dict[str, float], rng: np.random.
         which = np.empty(len(n), dtype=np.int64)
         which[perm] = np.searchsorted(bounds, middle, side="right")
         filled = np.bincount(which, weights=n, minlength=len(names))
-        empty = len(names) - len(np.unique(which))
+        empty = int((np.bincount(which, minlength=len(names)) == 0).sum())
         cost = empty * n.sum() + np.abs(filled - want).sum()
         if cost < best_cost:
             best, best_cost = which, cost
