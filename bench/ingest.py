@@ -66,7 +66,7 @@ def write_cohort(out: Path, n: int, size: int, j2k: bool, seed: int = 0) -> Path
             ds = pydicom.dcmread(out / rel)
             ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
             ds.save_as(out / rel)
-        rows.append(f"{rel},{'ab'[i % 2]}")
+        rows.append(f"{rel},{('normal', 'abnormal')[i % 2]}")  # normal: the negative class
     (out / "labels.csv").write_text("\n".join(rows) + "\n")
     return out / "labels.csv"
 

@@ -46,6 +46,11 @@ LABEL_KEYS: dict[str, str] = {
     "study_instance_uid": "StudyInstanceUID",
 }
 
+# Two labels say which class is positive (target 1) when exactly one of them is one of these negative
+# words (case-insensitive): 0/1, no/yes, false/true, normal/pneumonia. Otherwise ingest.positive_label must.
+NEGATIVE_LABELS = ("0", "no", "false", "negative", "neg", "normal", "absent", "healthy", "benign", "none",
+                   "control")
+
 SPLIT_NAMES = ("train", "val", "test")  # the held-out test split is always the last
 SPLIT_METHODS = ("auto", "grouped")
 SPLIT_GROUPS = ("patient", "site")

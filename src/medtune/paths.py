@@ -13,6 +13,7 @@ PREPROCESS_SETTINGS = PROCESSED / "preprocess.json"  # what preprocess used (`au
 TASK = PROCESSED / "task.json"  # the task every later stage trains and scores
 SPLITS = Path("data/splits/splits.json")
 LEAKAGE = Path("reports/split/leakage.json")
+SPLIT_SUMMARY = Path("reports/split/summary.json")
 TUNE_REPORTS = Path("reports/tune")
 LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
 BEST = TUNE_REPORTS / "best.json"

@@ -122,6 +122,8 @@ def validate(p: Params, source: str) -> None:
         (0 <= p.split.near_duplicate_hamming <= 64, "split.near_duplicate_hamming",
          "must be in 0..64 (bits of the 256-bit image hash)"),
         (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
+        (p.ingest.positive_label is None or isinstance(p.ingest.positive_label, str) and p.ingest.positive_label != "",
+         "ingest.positive_label", "must be one of the two labels (quote yes/no/true/false: 'yes') or null"),
         (p.search.num_samples >= 1, "search.num_samples", "must be >= 1"),
         (p.search.max_concurrent_trials >= 1, "search.max_concurrent_trials", "must be >= 1"),
         (p.search.mode in ("auto", *MODES), "search.mode", "must be auto, max or min"),

@@ -27,6 +27,7 @@ class IngestCfg:
     workers: int = 2
     label_key: str = "path"
     key_column: str = ""
+    positive_label: str | None = None  # the class that is target 1; null: inferred when obvious (normal/...)
 
 
 @dataclass(frozen=True)

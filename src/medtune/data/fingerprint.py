@@ -9,16 +9,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-AUTO_SIZE_RANGE = (32, 256)  # `image_size: auto` stays within this range (pixels)
-AUTO_SIZE_STEP = 16  # ... and is a multiple of this (keeps every conv block's halving exact)
+from medtune.data.recommend import (
+    header_windows,
+    machine_compute,
+    recommend_image_size,
+    recommend_window,
+    size_from_images,
+)
 
 
 def build_fingerprint(
     manifest: pd.DataFrame, rejected: pd.DataFrame, intensities: dict[str, list[np.ndarray]],
-    n_duplicate_pixels: int, n_missing_patient_id: int, orphan_labels: int,
+    n_duplicate_pixels: int, n_missing_patient_id: int, orphan_labels: int, compute: dict[str, int] | None = None,
 ) -> dict:
-    """Counts, classes, patients, vendors, sizes, spacings, intensities and recommended settings."""
+    """Counts, classes, patients, vendors, sizes, spacings, intensities and recommended settings.
+
+    `compute` (cpus, gpus; this machine's when None) weighs the recommended image size.
+    """
     per_patient = manifest.groupby("patient_key").size()
+    compute = machine_compute() if compute is None else compute
+    windows = header_windows(manifest)
+    size, size_why = recommend_image_size(manifest, compute)
+    window, window_why = recommend_window(manifest, windows)
     sizes = (manifest["rows"].astype(str) + "x" + manifest["columns"].astype(str)).value_counts()
     return {
         "n_scanned": len(manifest) + len(rejected),
@@ -44,9 +56,13 @@ def build_fingerprint(
         "frames": {"multi_frame_files": int((manifest["frames"] > 1).sum()),
                    "total_frames": int(manifest["frames"].clip(lower=1).sum())},
         "fraction_with_header_window": float(manifest["has_window"].astype(bool).mean()),
+        "header_windows": windows,
         "n_duplicate_pixels": int(n_duplicate_pixels),
         "intensity": intensity_stats(intensities),
-        "recommended": {"image_size": auto_image_size(manifest), "window": auto_window(manifest)},
+        "compute": compute,
+        # preprocess reads image_size and window for `auto`; the rest says where they came from.
+        "recommended": {"image_size": size, "window": window, "image_size_from_images": size_from_images(manifest),
+                        "why": {"image_size": size_why, "window": window_why}},
     }
 
 
@@ -74,13 +90,28 @@ def intensity_stats(intensities: dict[str, list[np.ndarray]]) -> dict[str, dict[
     return stats
 
 
-def auto_image_size(manifest: pd.DataFrame) -> int:
-    """Median shorter side, rounded down to a multiple of AUTO_SIZE_STEP, within AUTO_SIZE_RANGE."""
-    short = float(np.minimum(manifest["rows"], manifest["columns"]).median())
-    size = int(short // AUTO_SIZE_STEP * AUTO_SIZE_STEP)
-    return int(min(max(size, AUTO_SIZE_RANGE[0]), AUTO_SIZE_RANGE[1]))
-
-
-def auto_window(manifest: pd.DataFrame) -> str:
-    """`header` when most files carry a VOI LUT or window, else `percentile` clipping."""
-    return "header" if manifest["has_window"].astype(bool).mean() > 0.5 else "percentile"
+def summary_lines(fp: dict, window: str, image_size: int | str, positive_set: bool) -> list[str]:
+    """What ingest prints under its counts: the task, its classes and the positive one, then each `auto`
+    recommendation beside the params.yaml value (`window`, `image_size`) it would replace."""
+    task = fp["task"]
+    if "per_class" in task:
+        what = "classes " + ", ".join(f"{k}={v}" for k, v in task["per_class"].items())
+    elif "per_label" in task:
+        what = "labels " + ", ".join(f"{k} {v['positive']}+/{v['negative']}-" for k, v in task["per_label"].items())
+    else:
+        what = f"{task['names'][0]} from {task['distribution']['min']:.3g} to {task['distribution']['max']:.3g}"
+    lines = [f"{fp['n_accepted']} images of {fp['n_patients']} patients; task {task['kind']}: {what}"]
+    if "positive_label" in task:
+        source = "ingest.positive_label" if positive_set else \
+            "inferred from the label names; set ingest.positive_label to change it"
+        lines[0] += f"; positive class (target 1): {task['positive_label']!r} ({source})"
+    rec, why = fp["recommended"], fp["recommended"]["why"]
+    lines.append(f"window: params {window}, recommended {rec['window']} ({why['window']})")
+    several = fp.get("header_windows", {}).get("files_with_several", 0)
+    if several:
+        hw = fp["header_windows"]
+        common = ", ".join(f"{k} in {v}" for k, v in list(hw["first_windows"].items())[:3])
+        lines.append(f"header windows: {several} of {fp['n_accepted']} files carry several; window=header uses "
+                     f"{hw['header_uses']} (center/width: {common})")
+    lines.append(f"image_size: params {image_size}, recommended {rec['image_size']} ({why['image_size']})")
+    return lines

@@ -14,6 +14,8 @@ from scipy.sparse.csgraph import connected_components
 from medtune.choices import SPLIT_NAMES
 from medtune.errors import ConfigError, DataError
 
+CANDIDATES = 64  # seeded shuffles tried per stratum; the one closest to the wanted image counts is kept
+
 
 def require_columns(index: pd.DataFrame, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in index.columns]
@@ -46,12 +48,29 @@ def link_groups(
     return pd.Series(np.asarray(base_names)[first], index=index.index, name="group")
 
 
-def _strata(index: pd.DataFrame, groups: pd.Series, stratify: bool) -> pd.DataFrame:
-    """One row per group: image count and stratum (majority `stratum` code, else majority target, ties to
-    the smaller; 0 unstratified)."""
-    by_group = index["stratum" if "stratum" in index.columns else "target"].groupby(groups, sort=True)
-    majority = by_group.agg(lambda t: int(t.value_counts().sort_index().idxmax())) if stratify else 0
-    return pd.DataFrame({"target": majority, "n": by_group.size()})
+def _strata(index: pd.DataFrame, groups: pd.Series, stratify: bool, order: pd.Series) -> pd.DataFrame:
+    """One row per group: image count, stratum (majority `stratum` code, else majority target, ties to
+    the smaller; 0 unstratified) and its order key, sorted by that key (the seeded shuffle starts here)."""
+    codes = index["stratum" if "stratum" in index.columns else "target"]
+    by_group = codes.groupby(groups, sort=True)
+    majority: pd.Series | int = 0
+    if stratify:  # images per (group, code); idxmax takes the first (smallest) code on ties
+        per_code = codes.groupby([groups, codes]).size().unstack(fill_value=0)
+        majority = per_code.idxmax(axis=1).astype(int)
+    strata = pd.DataFrame({"target": majority, "n": by_group.size(), "order": order.groupby(groups).min()})
+    return strata.sort_values("order", kind="stable")
+
+
+def unit_order(index: pd.DataFrame, groups: pd.Series, unit: str) -> pd.Series:
+    """Per-sample key that orders the units before the seeded shuffle; the same in every clone.
+
+    Patients: ingest's `patient_order` (a rank from a public salt, not the per-clone HMAC key), so two
+    clones with different keys deal the same patients to the same splits. Sites: their names. An index
+    written before `patient_order` existed falls back to the unit name (stable only under one HMAC key).
+    """
+    if unit == "patient" and "patient_order" in index.columns:
+        return index["patient_order"].astype(np.int64)
+    return groups.astype(str)
 
 
 def _check_groups_per_stratum(strata: pd.DataFrame, index: pd.DataFrame, unit: str, needed: int) -> None:
@@ -67,25 +86,40 @@ def _check_groups_per_stratum(strata: pd.DataFrame, index: pd.DataFrame, unit: s
 
 
 def _assign_stratum(sizes: pd.Series, targets: dict[str, float], rng: np.random.Generator) -> dict[str, list]:
-    """Seed each split with one small group, then give the rest (largest first) to the neediest split.
+    """Deal one stratum's groups to splits at random, keeping image counts near the targets.
 
-    `sizes` is images per group; `targets` the wanted image count per split. Placing large groups
-    first keeps image counts near the fractions even when one patient has many images.
+    Each candidate shuffles the groups and cuts the sequence where the running image count crosses the
+    split boundaries (a group goes where its middle image falls), so which patients land in val or test
+    does not depend on how many images they have (dealing the largest first left val/test with the
+    single-image patients). Of CANDIDATES seeded shuffles the one nearest the targets wins; a split left
+    empty takes the smallest group of the split holding most groups.
     """
-    names = list(targets)
-    keys = list(sizes.index[rng.permutation(len(sizes))])
-    order = sorted(keys, key=lambda k: sizes[k])  # stable: ties keep the seeded order
-    assigned: dict[str, list] = {s: [] for s in names}
-    want, filled = np.array([targets[s] for s in names]), np.zeros(len(names))
-    for name in reversed(names):  # the smallest split is seeded first
-        key = order.pop(0)
-        assigned[name].append(key)
-        filled[names.index(name)] += sizes[key]
-    for key in sorted(order, key=lambda k: -sizes[k]):
-        i = int(np.argmax(want - filled))
-        assigned[names[i]].append(key)
-        filled[i] += sizes[key]
-    return assigned
+    names, n = list(targets), sizes.to_numpy(dtype=np.float64)
+    want = np.array([targets[s] for s in names])
+    bounds = np.cumsum(want)[:-1]
+    best, best_cost = np.zeros(0, dtype=np.int64), np.inf
+    for _ in range(CANDIDATES):
+        perm = rng.permutation(len(n))
+        middle = np.cumsum(n[perm]) - n[perm] / 2
+        which = np.empty(len(n), dtype=np.int64)
+        which[perm] = np.searchsorted(bounds, middle, side="right")
+        filled = np.bincount(which, weights=n, minlength=len(names))
+        empty = int((np.bincount(which, minlength=len(names)) == 0).sum())
+        cost = empty * n.sum() + np.abs(filled - want).sum()
+        if cost < best_cost:
+            best, best_cost = which, cost
+    _fill_empty(best, n, len(names))
+    return {name: list(sizes.index[best == i]) for i, name in enumerate(names)}
+
+
+def _fill_empty(which: np.ndarray, n: np.ndarray, n_splits: int) -> None:
+    """Give each empty split the smallest group of the split holding most groups (in place)."""
+    for split in range(n_splits):
+        if (which == split).any():
+            continue
+        donor = int(np.bincount(which, minlength=n_splits).argmax())
+        members = np.flatnonzero(which == donor)
+        which[members[np.argmin(n[members])]] = split  # argmin: first of equals
 
 
 def check_index(index: pd.DataFrame) -> None:
@@ -104,7 +138,7 @@ def split_by_group(
     `fractions` maps split name to its share (in order, e.g. train, val, test); unlisted splits stay empty.
     """
     check_index(index)
-    strata = _strata(index, groups, stratify=unit == "patient")
+    strata = _strata(index, groups, unit == "patient", unit_order(index, groups, unit))
     _check_groups_per_stratum(strata, index, unit, needed=len(fractions))
     share = np.array(list(fractions.values()))
     rng = np.random.default_rng(seed)

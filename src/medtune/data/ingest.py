@@ -22,9 +22,16 @@ from medtune.data.files import bounded_map, pool_context, scan_files
 from medtune.data.fingerprint import build_fingerprint
 from medtune.data.header import RejectedFile, safe_get
 from medtune.data.labels import label_columns, read_labels
-from medtune.data.phi import hash_id
-from medtune.data.pixels import modality_pixels, window_values
-from medtune.data.targets import parse_cells, resolve_task, target_columns, target_summary
+from medtune.data.phi import hash_id, order_hash
+from medtune.data.pixels import modality_pixels, window_fields, window_values
+from medtune.data.targets import (
+    cell_kind,
+    parse_cells,
+    resolve_task,
+    target_columns,
+    target_mapping,
+    target_summary,
+)
 from medtune.errors import DataError
 from medtune.task import Task
 
@@ -63,6 +70,7 @@ class FileResult:
     intensities: np.ndarray | None = None
     study_key: str = ""
     patient_id_key: str = ""  # HMAC of PatientID itself ("" when absent): joins patient-keyed labels
+    order_hash: str = ""  # public-salt hash of the patient, turned into a rank at ingest and never written
 
 
 def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -> FileResult:
@@ -75,7 +83,7 @@ def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -
         ds = parse_dicom(path)
         _hash_identifiers(ds, rel, key, result)
         check_image(ds, path)
-        result.header = header_fields(ds)
+        result.header = header_fields(ds) | window_fields(ds)
         values = modality_pixels(ds)  # the one decode: validates the chain now, not at preprocess time
         window_values(values, ds, "header", (0.5, 99.5))
     except RejectedFile as exc:
@@ -97,6 +105,7 @@ def _hash_identifiers(ds: object, rel: str, key: bytes, result: FileResult) -> N
     # conservative grouping (it can only merge patients, never let one patient straddle two splits).
     folder = f"folder:{Path(rel).parent.as_posix()}"
     result.patient_key = hash_id(patient_id or folder, key)
+    result.order_hash = order_hash(patient_id or folder)
     result.patient_id_key = hash_id(patient_id, key) if patient_id else ""
     result.missing_patient_id = not patient_id
     result.instance_key = hash_id(instance_uid, key) if instance_uid else ""
@@ -178,7 +187,8 @@ class _Collector:
             self.intensities.setdefault(modality, []).append(result.intensities)
         label = self.label_of.loc[join]
         row = {"sample_id": result.instance_key or "", "path": result.path,
-               "patient_key": result.patient_key, "label": str(label["label"]), "value": label["value"]}
+               "patient_key": result.patient_key, "order_hash": result.order_hash, "label": str(label["label"]),
+               "value": label["value"]}
         if "split" in self.label_of.columns:
             row["split"] = str(label["split"])
         self.rows.append({**row, "study_key": result.study_key, **result.header})
@@ -202,7 +212,8 @@ def ingest(
 
     Each file is accepted or rejected with exactly one reason; scanned == accepted + rejected.
     `label_key` says what the labels CSV is keyed by (labels.LABEL_KEYS); identifiers join as HMACs.
-    `task` (choices.TASKS or auto) says how label cells become targets (data.targets).
+    `task` (choices.TASKS or auto) says how label cells become targets, `positive_label` which binary
+    class is target 1 (data.targets).
     """
     raw_dir = Path(raw_dir)
     files = scan_files(raw_dir)
@@ -211,6 +222,8 @@ def ingest(
     join_column = "path" if label_key == "path" else "key"
     columns = label_columns(label_column)
     cells = parse_cells(label_df, columns, task, uncertain)
+    if cell_kind(task, columns) == "classification":  # a missing or wrong positive_label fails now, not later
+        target_mapping(cells.loc[~cells["bad"], "value"], positive_label)
     label_of = pd.concat([label_df.drop(columns=columns), cells], axis=1).set_index(join_column)
     rels = [f.relative_to(raw_dir).as_posix() for f in files]
     sampled = _intensity_subset(len(files))
@@ -222,8 +235,9 @@ def ingest(
     if not collector.rows:
         raise DataError(f"{raw_dir}: no usable image among {len(files)} files (see the rejected list)")
     manifest = _manifest(collector.rows, key)
-    resolved = resolve_task(manifest["value"], task, columns, positive_label)
-    manifest = manifest.drop(columns="value").assign(**target_columns(manifest["value"], resolved))
+    accepted = manifest["value"]
+    resolved = resolve_task(accepted, task, columns, positive_label)
+    manifest = manifest.drop(columns="value").assign(**target_columns(accepted, resolved))
     rejected = pd.DataFrame(collector.rejected, columns=["path", "reason"]).sort_values("path", ignore_index=True)
     orphans = int((~label_df[join_column].isin(collector.keys_found)).sum())
     n_dup = sum(n - 1 for n in collector.pixel_counts.values() if n > 1)
@@ -238,4 +252,8 @@ def _manifest(rows: list[dict], key: bytes) -> pd.DataFrame:
     manifest = pd.DataFrame(rows).sort_values("path", ignore_index=True)
     no_uid = manifest["sample_id"] == ""
     manifest.loc[no_uid, "sample_id"] = [hash_id(p, key) for p in manifest.loc[no_uid, "path"]]
+    # Only the patients' rank under the public order hash is kept (it orders the seeded split the same in
+    # every clone); the hash itself, recomputable from a PatientID, is dropped here.
+    order = manifest.pop("order_hash").rank(method="dense").astype(int) - 1
+    manifest.insert(3, "patient_order", order)
     return manifest

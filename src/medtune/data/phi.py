@@ -43,3 +43,16 @@ def hash_id(value: str, key: bytes) -> str:
     if not key:
         raise ValueError("hash_id needs a non-empty key")
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+# Public and fixed on purpose: the same patients sort the same way in every clone, whatever its HMAC key.
+ORDER_SALT = b"medtune/patient-order/v1"
+
+
+def order_hash(value: str) -> str:
+    """SHA-256 of `value` under the public ORDER_SALT, only to sort patients at ingest.
+
+    Anyone can recompute it from a PatientID, so it never leaves ingest: the manifest keeps only the
+    patient's rank among this cohort's patients (`patient_order`), which orders the seeded split.
+    """
+    return hashlib.sha256(ORDER_SALT + value.encode("utf-8")).hexdigest()

@@ -149,6 +149,37 @@ def has_header_window(ds: Dataset) -> bool:
         "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds))
 
 
+def window_fields(ds: Dataset) -> dict[str, float | int]:
+    """How many VOI LUTs + windows the header offers, and the (center, width) window=header applies.
+
+    window=header takes the first VOI LUT, else the first WindowCenter/Width pair (DICOM's default view):
+    CT series often carry several (soft tissue, lung, bone), so the fingerprint reports which one that is.
+    Center/width are NaN when a VOI LUT (not a window) is applied or the header has none.
+    """
+    if not has_header_window(ds):
+        return {"window_count": 0, "window_center": float("nan"), "window_width": float("nan")}
+    luts = len(safe_get(ds, "VOILUTSequence", None) or [])
+    centers, widths = (_as_list(safe_get(ds, k, None)) for k in ("WindowCenter", "WindowWidth"))
+    pairs = min(len(centers), len(widths))
+    try:
+        center, width = (float(centers[0]), float(widths[0])) if pairs and not luts else (np.nan, np.nan)
+    except (TypeError, ValueError):
+        center, width = np.nan, np.nan
+    return {"window_count": luts + pairs, "window_center": center, "window_width": width}
+
+
+def _as_list(value: object) -> list:
+    """A multi-valued element as a list; a single value as a one-element list; None as []."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, bytes)):
+        return [value]
+    try:
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        return [value]
+
+
 def _header_window(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
     """Apply the header's VOI LUT or window scaled to [0, 1]; None when the header has no usable one."""
     if not has_header_window(ds):

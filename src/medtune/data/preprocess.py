@@ -28,7 +28,9 @@ from medtune.data.pixels import decode_channels
 from medtune.data.store import open_store, to_store
 from medtune.errors import ConfigError, DataError
 
-INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "targets", "split", "modality", "manufacturer")
+# patient_order: ingest's key-independent patient rank, which orders the seeded grouped split.
+INDEX_COLUMNS = ("sample_id", "patient_key", "patient_order", "label", "target", "targets", "split", "modality",
+                 "manufacturer")
 CHUNK = 16
 
 

@@ -60,6 +60,35 @@ def strata_for(index: pd.DataFrame, task: Task) -> pd.Series:
     return pd.Series(pd.factorize(combos, sort=True)[0], index=index.index)
 
 
+FEW_PATIENTS = 30  # fewer patients than this in val or test: selection / the test CI are said to be fragile
+
+
+def few_patients_warning(patients: dict[str, int]) -> str | None:
+    """One plain sentence when val or test rest on fewer than FEW_PATIENTS patients; None otherwise.
+
+    `patients` maps split name -> distinct patients. Worded to stay true whatever the split method.
+    """
+    few = {s: patients[s] for s in ("val", "test") if s in patients and patients[s] < FEW_PATIENTS}
+    if not few:
+        return None
+    stakes = {"val": "model selection (the champion, its threshold)", "test": "the test confidence interval"}
+    where = " and ".join(f"{s} has {n} patient{'s' * (n != 1)}" for s, n in few.items())
+    return (f"{where}: {' and '.join(stakes[s] for s in few)} rest{'s' * (len(few) == 1)} on very few patients "
+            f"(< {FEW_PATIENTS}); add patients, or prefer K-fold cross-validation grouped by patient "
+            "(split.folds, where your medtune version has it) to a single split")
+
+
+def split_summary(splits: dict[str, Any]) -> dict[str, Any]:
+    """What reports/split/summary.json holds: method, fractions, per-split counts and plain warnings."""
+    counts = splits["counts"]
+    warning = few_patients_warning({s: counts[s]["patients"] for s in SPLIT_NAMES})
+    return {"method": splits["method"], "seed": splits["seed"], "fractions": splits["fractions"],
+            "samples": {s: counts[s]["samples"] for s in SPLIT_NAMES},
+            "patients": {s: counts[s]["patients"] for s in SPLIT_NAMES},
+            "by_label": {s: counts[s]["by_label"] for s in SPLIT_NAMES},
+            "warnings": [warning] if warning else []}
+
+
 def _counts(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, dict[str, Any]]:
     rows = index.set_index(index["sample_id"].astype(str))
     out = {}
@@ -100,6 +129,7 @@ def make_splits(
         splits = fixed_split(index)
     else:
         splits = _grouped(index, cfg, seed, links)
+    splits = in_index_order(splits, index)
     total = sum(len(v) for v in splits.values())
     grouped = "grouped" if cfg.group_by == "patient" else "grouped_by_site"
     method = source or ("holdout_site" if cfg.holdout_site is not None else grouped)
@@ -110,6 +140,16 @@ def make_splits(
         "counts": _counts(splits, index),
         **splits,
     }
+
+
+def in_index_order(splits: dict[str, list[str]], index: pd.DataFrame) -> dict[str, list[str]]:
+    """Each id list in the index's row order (the manifest's path order), the same in every clone.
+
+    Sorting by sample id would follow the per-clone HMAC key, and training reads a split in file order.
+    """
+    rows = index.sort_values("row") if "row" in index.columns else index.sort_values("sample_id")
+    position = {sid: i for i, sid in enumerate(rows["sample_id"].astype(str))}
+    return {name: sorted(ids, key=position.__getitem__) for name, ids in splits.items()}
 
 
 def _grouped(index: pd.DataFrame, cfg: SplitCfg, seed: int,

@@ -9,10 +9,12 @@ blank means "not read" (masked out of the loss), and CheXpert's -1 ("uncertain")
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from medtune.choices import NEGATIVE_LABELS
 from medtune.errors import ConfigError, DataError
 from medtune.task import Task
 
@@ -72,8 +74,7 @@ def _number(cell: str) -> float | None:
 def resolve_task(values: pd.Series, task: str, columns: list[str], positive: str | None = None) -> Task:
     """The task of the accepted files' labels: `auto` becomes binary (2 classes) or multiclass (more).
 
-    Binary classes are ordered (negative, positive): `positive` names the positive class, else the
-    second in sort order.
+    Binary classes are ordered (negative, positive) by target_mapping.
     """
     kind = cell_kind(task, columns)
     if kind == "multilabel":
@@ -87,12 +88,8 @@ def resolve_task(values: pd.Series, task: str, columns: list[str], positive: str
     if kind == "binary" and len(classes) != 2:
         raise ConfigError(f"params.yaml: ingest.task: binary, but the labels have {len(classes)} classes "
                           f"({', '.join(classes[:6])}); use multiclass or auto")
-    if kind == "binary" and positive is not None:
-        if positive not in classes:
-            raise ConfigError(f"params.yaml: ingest.positive_label: {positive!r} is not a label in the file "
-                              f"({', '.join(classes)})")
-        classes = [c for c in classes if c != positive] + [positive]
-    return Task(kind, tuple(classes))
+    mapping = target_mapping(classes, positive)
+    return Task(kind, tuple(sorted(classes, key=mapping.__getitem__)))
 
 
 def target_columns(values: pd.Series, task: Task) -> dict[str, np.ndarray | pd.Series]:
@@ -119,5 +116,36 @@ def target_summary(manifest: pd.DataFrame, task: Task) -> dict:
         out["distribution"] = {k: float(v) for k, v in values.describe().items() if k != "count"}
     else:
         out["per_class"] = {name: int((manifest["target"] == i).sum()) for i, name in enumerate(task.names)}
+    if task.kind == "binary":
+        out["positive_label"] = task.names[1]
     return out
 
+
+def target_mapping(labels: Iterable[str], positive_label: str | None = None) -> dict[str, int]:
+    """Label -> target: with two classes the negative is 0 and the positive 1; more classes in sorted order.
+
+    The positive class is `positive_label` (ingest.positive_label) or, when unset, the one the names make
+    obvious (the other is in choices.NEGATIVE_LABELS); otherwise ConfigError asks for the parameter. The
+    sorted order alone would make `no_contrast` positive against `contrast`.
+    """
+    classes = sorted({str(label) for label in labels})
+    where = "params.yaml: ingest.positive_label"
+    if positive_label is not None and str(positive_label) not in classes:
+        raise ConfigError(f"{where}: {str(positive_label)!r} is not a label in the labels file "
+                          f"(labels: {', '.join(classes)})")
+    if len(classes) != 2:
+        if positive_label is not None and len(classes) > 2:
+            raise ConfigError(f"{where}: applies to two classes, but there are {len(classes)} "
+                              f"({', '.join(classes)}); leave it unset")
+        return {c: i for i, c in enumerate(classes)}
+    positive = str(positive_label) if positive_label is not None else obvious_positive(classes)
+    if positive is None:
+        raise ConfigError(f"{where}: labels {classes[0]!r} and {classes[1]!r} do not say which class is "
+                          "positive; set it to one of them")
+    return {c: int(c == positive) for c in classes}
+
+
+def obvious_positive(classes: list[str]) -> str | None:
+    """Of two labels, the one that is not a negative word when exactly one is (normal/abnormal -> abnormal)."""
+    negative = [c.strip().lower() in NEGATIVE_LABELS for c in classes]
+    return classes[negative.index(False)] if sum(negative) == 1 else None

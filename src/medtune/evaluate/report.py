@@ -15,6 +15,7 @@ import pandas as pd
 
 from medtune.config import Params
 from medtune.data.datamodule import SplitArrays
+from medtune.data.split import few_patients_warning
 from medtune.evaluate.bootstrap import patient_bootstrap
 from medtune.evaluate.breakdown import breakdown, write_breakdown
 from medtune.evaluate.gradcam import write_gradcam_grid
@@ -55,12 +56,12 @@ def score_test(task: Task, y: np.ndarray, out: np.ndarray, patient_keys: list[st
 
 def _warnings(headline: dict[str, Any]) -> list[str]:
     """Plain words when the test split is too small for its numbers to mean much."""
+    warnings = [w for w in [few_patients_warning({"test": headline["n_patients"]})] if w]
     width = headline.get("auroc_ci_high", np.nan) - headline.get("auroc_ci_low", np.nan)
     if np.isfinite(width) and width > WIDE_CI:
-        return [f"the test AUROC's 95% CI is {width:.2f} wide ({headline['n_patients']} patients): too few "
-                "test patients for this number to mean much; use K-fold CV (split.folds) to choose, and more "
-                "test patients to measure"]
-    return []
+        warnings.append(f"the test AUROC's 95% CI is {width:.2f} wide ({headline['n_patients']} patients): too "
+                        "few test patients for this number to mean much")
+    return warnings
 
 
 def model_outputs(model: Any, images: Any) -> np.ndarray:
@@ -83,7 +84,7 @@ def score_and_report(model: Any, test: SplitArrays, rows: pd.DataFrame, params: 
     table = breakdown(rows, task, test.y, out, threshold, test.patient_keys, params.test.bootstrap, params.base.seed)
     outputs |= write_breakdown(table, out_dir)
     grid = write_gradcam_grid(model.unwrap_python_model().net, NetSpec(**meta["net"]), task, test.x, test.y, out,
-                              threshold, params.test.gradcam_cases, out_dir / "plots" / "gradcam.png")
+                              threshold, params.test.gradcam_cases, out_dir / "gradcam.png")
     if grid is not None:
         outputs["gradcam.png"] = grid
     return metrics, details, outputs

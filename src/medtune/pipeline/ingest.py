@@ -6,6 +6,7 @@ import time
 
 from medtune import paths
 from medtune.config import Params, require_path
+from medtune.data.fingerprint import summary_lines
 from medtune.data.ingest import ingest
 from medtune.data.phi import load_secret
 from medtune.jsonio import write_json
@@ -39,7 +40,9 @@ def run(params: Params) -> None:
     fp = result.fingerprint
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(fp["rejected_by_reason"].items())) or "none"
     print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"
-          f" ({reasons}); {result.orphan_labels} label rows without a file; task {result.task.kind} "
-          f"({', '.join(result.task.names[:8])}); "
+          f" ({reasons}); {result.orphan_labels} label rows without a file; "
           f"{time.monotonic() - start:.1f}s")
+    pre = params.preprocess
+    for line in summary_lines(fp, pre.window, pre.image_size, cfg.positive_label is not None):
+        print(f"ingest: {line}")
 

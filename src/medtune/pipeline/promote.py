@@ -35,12 +35,13 @@ def run(params: Params) -> None:
     net = load_net(bundle["net"], bundle["state_dict"])
     task = read_task(paths.TASK)
     threshold, val_metrics = validate_model(net, val, task)
-    # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way.
+    # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way;
+    # the task (binary: names[1] is the positive class the probabilities and the threshold are about).
     meta = {"preprocess": read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
             "task": task.to_dict(), "threshold": threshold, "trial_id": best["trial_id"], "train": best["train"],
             "split_hash": shash}
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
-    tags = version_tags(params, best, shash, threshold, val_metrics)
+    tags = version_tags(params, best, shash, task, threshold, val_metrics)
     client = open_run_client(params.tracking_uri)
     with stage_run(client, params.base, "promote", {"mlflow.parentRunId": best["sweep_run_id"],
                                                     "medtune.kind": "promote", **tags}) as run_id:

@@ -10,7 +10,7 @@ from medtune import paths
 from medtune.config import Params
 from medtune.data.fixed_split import fixed_from_file
 from medtune.data.leakage import hash_image_rows, leakage_problems, leakage_report, near_duplicate_pairs
-from medtune.data.split import make_splits, split_hash, strata_for, validate_splits, write_splits
+from medtune.data.split import make_splits, split_hash, split_summary, strata_for, validate_splits, write_splits
 from medtune.errors import DataError
 from medtune.jsonio import write_json
 from medtune.task import read_task
@@ -40,9 +40,14 @@ def run(params: Params) -> None:
                 "strict": cfg.strict, "leaks": len(problems)}
     write_json(paths.LEAKAGE, leakage)
     table.to_csv(NEAR_DUPLICATES, index=False)
-    counts = {name: len(splits[name]) for name in ("train", "val", "test")}
-    print(f"split: method={splits['method']} {counts} hash={split_hash(splits)}; "
+    summary = split_summary(splits)
+    write_json(paths.SPLIT_SUMMARY, summary)
+    shape = ", ".join(f"{s} {summary['samples'][s]} images / {summary['patients'][s]} patients"
+                      for s in ("train", "val", "test"))
+    print(f"split: method={splits['method']} {shape}; hash={split_hash(splits)}; "
           f"leakage: {'; '.join(problems) or 'none found'} (near-duplicate search "
           f"{leakage['near_duplicate_seconds']:.2f} s over {len(index)} images)")
+    for warning in summary["warnings"]:
+        print(f"split: WARNING: {warning}")
     if problems and cfg.strict:
         raise DataError(f"split.strict: {'; '.join(problems)} (see {paths.LEAKAGE}, {NEAR_DUPLICATES})")

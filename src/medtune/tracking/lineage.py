@@ -13,6 +13,7 @@ import yaml
 
 from medtune import paths
 from medtune.config import Params
+from medtune.task import Task
 
 # Files `dvc repro` itself rewrites: their changes are pipeline outputs, not an unrecorded code edit.
 _NOT_DIRTY = (":(exclude)dvc.lock", ":(exclude,glob)**/.gitignore", ":(exclude,glob)**/*.dvc")
@@ -92,8 +93,10 @@ def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc
     return tags
 
 
-def version_tags(params: Params, best: dict, shash: str, threshold: Any, val_metrics: dict) -> dict[str, str]:
-    """Lineage of one model version: code, data, split, params, sweep, trial and validation numbers."""
+def version_tags(params: Params, best: dict, shash: str, task: Task, threshold: Any,
+                 val_metrics: dict) -> dict[str, str]:
+    """Lineage of one model version: code, data, split, params, sweep, trial, the task (and, binary, its
+    positive class) and validation numbers."""
     upstream = {k: dataclasses.asdict(getattr(params, k)) for k in ("ingest", "preprocess", "split", "search")}
     upstream |= {"train": best["train"], "seed": params.base.seed}
     splits_current = lock_is_current("split", str(paths.SPLITS))
@@ -101,5 +104,6 @@ def version_tags(params: Params, best: dict, shash: str, threshold: Any, val_met
             "medtune.splits_md5": dvc_dep_hash("split", str(paths.SPLITS)) if splits_current else "unknown",
             "medtune.sweep_run_id": best["sweep_run_id"], "medtune.trial_id": best["trial_id"],
             "medtune.trial_params": json.dumps(best.get("config", {}), sort_keys=True, default=str)[:4000],
-            "medtune.threshold": json.dumps(threshold),
+            "medtune.threshold": json.dumps(threshold), "medtune.task": task.kind,
+            **({"medtune.positive_label": task.names[1]} if task.kind == "binary" else {}),
             **{f"medtune.val_{k}": f"{v:.6f}" for k, v in val_metrics.items() if isinstance(v, float)}}

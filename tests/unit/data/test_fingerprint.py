@@ -27,8 +27,9 @@ def test_fingerprint_summarises_the_cohort(tiny_cohort: tuple[Path, Path], hmac_
     assert fp["sizes"] == {"16x16": 20, "64x96": 1} and fp["median_size"] == [16.0, 16.0]
     assert fp["spacings"] == {"unknown": 20, "0.2\\0.3": 1} and fp["median_spacing_mm"] == [0.2, 0.3]
     assert fp["fraction_with_header_window"] == pytest.approx(20 / 21)
-    assert fp["task"]["per_class"] == {"abnormal": 10, "normal": 11}
-    assert fp["recommended"] == {"image_size": 32, "window": "header"}
+    assert fp["task"]["per_class"] == {"normal": 11, "abnormal": 10} and fp["task"]["positive_label"] == "abnormal"
+    assert (fp["recommended"]["image_size"], fp["recommended"]["window"]) == (32, "header")
+    assert fp["recommended"]["why"]["window"] == "CR: most files carry a window (VOI LUT or center/width)"
     assert fp["transfer_syntaxes"] == {"Explicit VR Little Endian": 21}
     json.dumps(fp)
 

@@ -35,16 +35,21 @@ def test_tiny_cohort_is_all_accepted(tiny_cohort: tuple[Path, Path], hmac_key: b
     result = ingest(raw_dir, str(labels_csv), hmac_key)
     m = result.manifest
     assert len(m) == 20 and result.rejected.empty and result.orphan_labels == 0
-    assert list(m.columns[:4]) == ["sample_id", "path", "patient_key", "label"] and "target" in m
-    assert result.task == Task("binary", ("abnormal", "normal"))
+    assert list(m.columns[:5]) == ["sample_id", "path", "patient_key", "patient_order", "label"] and "target" in m
+    assert result.task == Task("binary", ("normal", "abnormal"))  # normal is the obvious negative
     assert m["path"].is_monotonic_increasing and m["sample_id"].is_unique
     assert m["patient_key"].nunique() == 10
-    assert dict(zip(m["label"], m["target"])) == {"abnormal": 0, "normal": 1}
+    # patient_order ranks the patients 0..9 (one rank per patient), independent of the HMAC key.
+    assert sorted(m.groupby("patient_key")["patient_order"].first()) == list(range(10))
+    assert (m.groupby("patient_key")["patient_order"].nunique() == 1).all()
+    # "normal" is the negative word: the other label is the positive class (target 1).
+    assert dict(zip(m["label"], m["target"])) == {"abnormal": 1, "normal": 0}
+    assert result.fingerprint["task"]["positive_label"] == "abnormal"
     assert {"MONOCHROME1", "MONOCHROME2"} <= set(m["photometric"])
     fp = result.fingerprint
     assert fp["n_scanned"] == 20 and fp["n_patients"] == 10
-    assert fp["task"] == {"kind": "binary", "names": ["abnormal", "normal"],
-                          "per_class": {"abnormal": 10, "normal": 10}}
+    assert fp["task"] == {"kind": "binary", "names": ["normal", "abnormal"], "positive_label": "abnormal",
+                          "per_class": {"normal": 10, "abnormal": 10}}
     assert fp["images_per_patient"] == {"min": 2, "median": 2.0, "max": 2}
     assert fp["intensity"]["CR"]["n_images"] == 20 and 0 <= fp["intensity"]["CR"]["p50"] <= 4095
     json.dumps(fp)  # plain JSON types only
@@ -133,7 +138,7 @@ def test_missing_patient_id_groups_by_folder(tmp_path: Path, hmac_key: bytes) ->
     for folder in ("a", "b"):
         for i in range(2):
             write_dicom(raw / folder / f"{i}.dcm", image(i), "", "Acme", extra={"PatientID": None})
-    result = ingest(raw, "folders", hmac_key)
+    result = ingest(raw, "folders", hmac_key, positive_label="b")
     keys = result.manifest.groupby("label")["patient_key"].nunique()
     assert keys.to_dict() == {"a": 1, "b": 1} and result.manifest["patient_key"].nunique() == 2
     assert result.fingerprint["n_missing_patient_id"] == 4

@@ -39,7 +39,8 @@ def test_identifier_keyed_labels_join_and_count_orphans(
 ) -> None:
     raw = cohort(tmp_path)
     (tmp_path / "labels.csv").write_text(csv)
-    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_key=key)
+    positive = "well" if key == "patient_id" else "y"
+    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_key=key, positive_label=positive)
     assert result.manifest["label"].tolist() == labels and result.rejected.empty
     assert result.orphan_labels == 1 and result.fingerprint["orphan_labels"] == 1
     # The identifiers were joined on, never kept.
@@ -60,7 +61,7 @@ def test_file_without_patient_id_is_unlabeled_under_patient_key(tmp_path: Path, 
     raw = cohort(tmp_path)
     write_dicom(raw / "c/1.dcm", np.zeros((8, 8), np.uint16), "", "Acme", extra={"PatientID": None})
     (tmp_path / "labels.csv").write_text("PatientID,label\nPIDA,x\nPIDB,y\n")
-    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_key="patient_id")
+    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_key="patient_id", positive_label="y")
     assert dict(zip(result.rejected["path"], result.rejected["reason"])) == {"c/1.dcm": "unlabeled"}
 
 
@@ -69,7 +70,7 @@ def test_label_for_a_rejected_file_is_not_an_orphan(tmp_path: Path, hmac_key: by
     write_dicom(raw / "c/nopix.dcm", np.zeros((8, 8), np.uint16), "PIDC", "Acme",
                 extra={"PixelData": None, "SOPInstanceUID": f"{UID}.50"})
     (tmp_path / "labels.csv").write_text(f"SOPInstanceUID,label\n{UID}.0,x\n{UID}.1,y\n{UID}.50,y\n")
-    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_key="sop_instance_uid")
+    result = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, label_key="sop_instance_uid", positive_label="y")
     assert result.orphan_labels == 0 and "no_pixel_data" in set(result.rejected["reason"])
 
 

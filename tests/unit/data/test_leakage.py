@@ -86,7 +86,7 @@ def planted(tmp_path: Path, hmac_key: bytes) -> tuple[pd.DataFrame, Path]:
         write_dicom(raw / path, pixels, patient, "Acme", extra={"WindowCenter": 2048, "WindowWidth": 4096})
         rows.append((path, "c0", split))
     (tmp_path / "labels.csv").write_text("path,label,split\n" + "".join(",".join(r) + "\n" for r in rows))
-    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest
+    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, positive_label="c1").manifest
     images = tmp_path / "images.npy"
     index = preprocess(manifest, raw, images, image_size=32, window="header")
     return index, images

@@ -30,7 +30,8 @@ def test_images_shape_dtype_range_and_index(
     assert images.shape == (20, 1, 24, 24) and images.dtype == np.uint8  # a quarter of float32's bytes
     assert images.std() > 0.05 * 255 and not list(out.parent.glob("*.partial"))
     assert list(index.columns) == [
-        "row", "sample_id", "patient_key", "label", "target", "modality", "manufacturer", "pixel_hash",
+        "row", "sample_id", "patient_key", "patient_order", "label", "target", "modality", "manufacturer",
+        "pixel_hash",
     ]
     assert index["row"].tolist() == list(range(20))
     assert (index["sample_id"] == manifest["sample_id"]).all()
@@ -53,7 +54,7 @@ def test_monochrome1_rows_match_their_monochrome2_twin(tmp_path: Path, hmac_key:
     write_dicom(raw / "b.dcm", (4095 - pixels).astype(np.uint16), "P2", "Acme", photometric="MONOCHROME1",
                 extra={"WindowCenter": 2048, "WindowWidth": 4096})
     (tmp_path / "labels.csv").write_text("path,label,split\na.dcm,x,train\nb.dcm,y,test\n")
-    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest
+    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, positive_label="y").manifest
     index = preprocess(manifest, raw, tmp_path / "img.npy", image_size=16)
     images = np.load(tmp_path / "img.npy")
     np.testing.assert_allclose(images[0], images[1], atol=1e-3)
@@ -91,7 +92,7 @@ def multiframe_manifest(tmp_path: Path, hmac_key: bytes) -> tuple[pd.DataFrame, 
     write_dicom(raw / "mf.dcm", frames.reshape(24, 8), "P1", "Acme", extra={"Rows": 8, "NumberOfFrames": 3, **window})
     write_dicom(raw / "sf.dcm", np.full((8, 8), 100, np.uint8), "P2", "Acme", extra=window)
     (tmp_path / "labels.csv").write_text("path,label\nmf.dcm,x\nsf.dcm,y\n")
-    return ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest, raw
+    return ingest(raw, str(tmp_path / "labels.csv"), hmac_key, positive_label="y").manifest, raw
 
 
 def test_every_frame_becomes_a_sample_of_the_same_patient(tmp_path: Path, hmac_key: bytes) -> None:
@@ -113,7 +114,7 @@ def test_three_channels_keep_colour(tmp_path: Path, hmac_key: bytes) -> None:
     (raw / "rgb.dcm").write_bytes(Path(get_testdata_file("SC_rgb.dcm")).read_bytes())
     write_dicom(raw / "gray.dcm", np.arange(64, dtype=np.uint16).reshape(8, 8), "P2", "Acme")
     (tmp_path / "labels.csv").write_text("path,label\nrgb.dcm,x\ngray.dcm,y\n")
-    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key).manifest
+    manifest = ingest(raw, str(tmp_path / "labels.csv"), hmac_key, positive_label="y").manifest
     preprocess(manifest, raw, tmp_path / "c3.npy", image_size=16, channels=3, workers=2)
     images = np.load(tmp_path / "c3.npy")
     assert images.shape == (2, 3, 16, 16)

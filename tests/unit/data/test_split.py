@@ -146,9 +146,8 @@ def test_auto_picks_fixed_when_split_column_exists_grouped_ignores_it() -> None:
     index = make_index([20, 20])
     index["split"] = np.resize(["test", "val", "train", "train", "train"], len(index))
     auto = make_splits(index, SplitCfg(method="auto"), seed=0)
-    assert auto["method"] == "fixed" and auto["test"] == sorted(
-        index.loc[index["split"] == "test", "sample_id"]
-    )
+    # Lists follow the index's row order (the manifest's path order), not the per-clone sample ids.
+    assert auto["method"] == "fixed" and auto["test"] == index.loc[index["split"] == "test", "sample_id"].tolist()
     grouped = make_splits(index, SplitCfg(method="grouped"), seed=0)
     assert grouped["method"] == "grouped" and grouped["test"] != auto["test"]
     assert make_splits(index.drop(columns="split"), SplitCfg(method="auto"), seed=0)["method"] == "grouped"
@@ -365,3 +364,67 @@ def test_load_valid_splits_refuses_a_bad_hand_edit(tmp_path) -> None:
     path.write_text(json.dumps(edited))
     with pytest.raises(DataError, match=f"^{path}: sample '{twin}' is in no split"):
         load_valid_splits(path, index)
+
+
+def mixed_size_index(seed: int, n_patients: int = 60) -> pd.DataFrame:
+    """Patients of 1, 2, 3 or 6 images (half of them single-image), two labels, a key-independent order."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        target = p % 2
+        rows += [{"sample_id": f"s{p}_{i}", "patient_key": f"k{p}", "patient_order": p, "label": LABELS[target],
+                  "target": target, "pixel_hash": f"h{p}_{i}"} for i in range(int(rng.choice([1, 1, 2, 3, 6])))]
+    return pd.DataFrame(rows).assign(row=lambda d: np.arange(len(d)))
+
+
+def test_patient_sizes_are_balanced_across_splits() -> None:
+    """Val and test get patients as large as train's on average (dealing the largest patients to train
+    first gave val/test 1.7 images per patient against train's 3.6), and image fractions stay close."""
+    per_patient: dict[str, list[float]] = {"train": [], "val": [], "test": []}
+    for seed in range(40):
+        index = mixed_size_index(seed)
+        splits = split_by_patient(index, 0.15, 0.15, seed)
+        for name, want in (("train", 0.7), ("val", 0.15), ("test", 0.15)):
+            part = index[index["sample_id"].isin(splits[name])]
+            assert abs(len(part) / len(index) - want) <= 0.02, (seed, name)
+            per_patient[name].append(len(part) / part["patient_key"].nunique())
+    mean = {name: float(np.mean(v)) for name, v in per_patient.items()}
+    assert 0.85 < mean["val"] / mean["train"] < 1.15 and 0.85 < mean["test"] / mean["train"] < 1.15, mean
+
+
+def test_split_depends_on_patient_order_not_on_patient_key_names() -> None:
+    """Another clone has another HMAC key, so other patient_key strings; the same patient_order gives
+    the same split. Without the order column, renaming the keys changes the split."""
+    index = mixed_size_index(seed=5)
+    renamed = index.assign(patient_key=index["patient_key"].map(lambda k: f"{k[::-1]}-other-key"))
+    assert split_by_patient(renamed, 0.15, 0.15, seed=3) == split_by_patient(index, 0.15, 0.15, seed=3)
+    reversed_names = index.assign(patient_key="z" + (1000 - index["patient_order"]).astype(str))
+    assert split_by_patient(reversed_names, 0.15, 0.15, seed=3) == split_by_patient(index, 0.15, 0.15, seed=3)
+    no_order = index.drop(columns="patient_order")
+    assert split_by_patient(reversed_names.drop(columns="patient_order"), 0.15, 0.15, seed=3) != split_by_patient(
+        no_order, 0.15, 0.15, seed=3)
+
+
+def test_tiny_strata_still_give_every_split_a_patient() -> None:
+    # Three patients of 10 images per class: no shuffle cut reaches test, the repair gives it one.
+    index = make_index([3, 3], max_images=1)
+    index = index.loc[index.index.repeat(10)].reset_index(drop=True)
+    index["sample_id"] = index["sample_id"] + "_" + index.groupby("sample_id").cumcount().astype(str)
+    splits = split_by_patient(index, 0.15, 0.15, seed=0)
+    assert all(len(splits[s]) == 20 for s in ("train", "val", "test"))
+
+
+def test_few_patients_are_announced_in_the_summary() -> None:
+    from medtune.data.split import FEW_PATIENTS, few_patients_warning, split_summary
+
+    small = make_splits(make_index([20, 20]), SplitCfg(method="grouped"), seed=0)
+    summary = split_summary(small)
+    assert summary["patients"]["val"] < FEW_PATIENTS and len(summary["warnings"]) == 1
+    warning = summary["warnings"][0]
+    assert warning.startswith(f"val has {summary['patients']['val']} patients and test has ")
+    assert "model selection" in warning and "test confidence interval" in warning
+    assert "K-fold cross-validation grouped by patient" in warning and "split.folds" in warning
+    assert few_patients_warning({"val": 40, "test": 12}).startswith("test has 12 patients: the test confidence "
+                                                                    "interval rests on very few")
+    large = make_splits(make_index([150, 150]), SplitCfg(method="grouped"), seed=0)
+    assert split_summary(large)["warnings"] == [] and few_patients_warning({"val": 30, "test": 31}) is None

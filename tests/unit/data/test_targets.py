@@ -26,7 +26,10 @@ def test_classification_cells_reject_blanks_and_placeholders() -> None:
 
 
 def test_auto_task_from_the_number_of_classes() -> None:
-    assert resolve_task(pd.Series(["b", "a", "b"]), "auto", ["label"]) == Task("binary", ("a", "b"))
+    assert resolve_task(pd.Series(["yes", "no", "yes"]), "auto", ["label"]) == Task("binary", ("no", "yes"))
+    assert resolve_task(pd.Series(["b", "a"]), "auto", ["label"], positive="a") == Task("binary", ("b", "a"))
+    with pytest.raises(ConfigError, match="do not say which class is positive"):
+        resolve_task(pd.Series(["b", "a"]), "auto", ["label"])
     assert resolve_task(pd.Series(list("abc")), "auto", ["label"]).kind == "multiclass"
     assert resolve_task(pd.Series(["no", "yes"]), "auto", ["label"], positive="no").names == ("yes", "no")
     with pytest.raises(ConfigError, match="binary, but the labels have 3 classes"):
