@@ -11,6 +11,7 @@ INDEX = PROCESSED / "index.parquet"
 PREPROCESS_SETTINGS = PROCESSED / "preprocess.json"  # what preprocess used (`auto` resolved)
 SPLITS = Path("data/splits/splits.json")
 LEAKAGE = Path("reports/split/leakage.json")
+NEAR_DUPLICATES = LEAKAGE.parent / "near_duplicates.csv"  # cross-split pairs behind the counts
 TUNE_REPORTS = Path("reports/tune")
 LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
 BEST = TUNE_REPORTS / "best.json"

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from medtune.data.images import open_images
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
 
@@ -85,13 +86,8 @@ def load_split(processed_dir: Path, splits: dict, name: str, *, allow_test: bool
     if not ids:
         raise DataError(f"splits.json: the '{name}' split is empty")
     rows_df = index.loc[ids]
-    images_path = processed_dir / "images.npy"
-    if not images_path.is_file():
-        raise DataError(f"{images_path}: not found; run the `preprocess` stage first")
-    images = np.load(images_path, mmap_mode="r")
     rows = rows_df["row"].to_numpy(dtype=np.int64)
-    if rows.max() >= len(images):
-        raise DataError(f"{images_path}: has {len(images)} images but index.parquet points at row {rows.max()}")
+    images = open_images(processed_dir / "images.npy", rows)
     # Fancy indexing copies only the selected rows out of the memmap; ascontiguousarray keeps it one block.
     x = np.ascontiguousarray(images[rows], dtype=np.float32)
     return SplitArrays(

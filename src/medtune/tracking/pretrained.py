@@ -17,8 +17,11 @@ from medtune.tracking.pyfunc import WEIGHTS
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
 
-def load_init_state(source: str, tracking_uri: str | None = None) -> dict[str, torch.Tensor]:
-    """The state_dict named by `train.init_from`, loaded with weights_only (no pickled code runs)."""
+def load_init_state(source: str | None, tracking_uri: str | None = None) -> dict[str, torch.Tensor] | None:
+    """The state_dict named by `train.init_from`, loaded with weights_only (no pickled code runs); None
+    when there is none (training starts from a seeded random init)."""
+    if not source:
+        return None
     if source.startswith(MLFLOW_SCHEMES):
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri))
