@@ -20,6 +20,7 @@ def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
     for name in ("bundle.pt", "bare.pt"):
         state = load_init_state(str(tmp_path / name))
         assert state.keys() == net.state_dict().keys()
+    assert load_init_state(None) is None and load_init_state("") is None  # no init_from: a random init
 
 
 def test_head_of_another_shape_keeps_its_fresh_init() -> None:
