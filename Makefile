@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 NPZ ?= ../shared/data/pneumoniamnist/pneumoniamnist.npz
 PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Keep every Ray connection on loopback on these machines (DESIGN.md, "Ray on these machines").
+# Keep every Ray connection on loopback on these machines (docs/architecture.md, decisions: Ray).
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo sample-data test lint bench clean
+.PHONY: install postgres-server demo sample-data test lint bench clean
 
 install: $(STAMP)
 
@@ -34,7 +34,18 @@ demo: sample-data
 	dvc metrics show
 	@echo "MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db"
 
-test: install
+# The cluster tests start their own PostgreSQL (tests/integration/postgres.py) from the distribution's
+# server binaries: install them once when missing (Debian/Ubuntu; as root, or through sudo).
+PG_BINARIES := $(wildcard /usr/lib/postgresql/*/bin/pg_ctl) $(shell command -v pg_ctl 2>/dev/null)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+postgres-server:
+ifeq ($(strip $(PG_BINARIES)),)
+	@echo "make: installing the PostgreSQL server for the cluster tests (apt-get install postgresql)"
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
+endif
+
+test: install postgres-server
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 

@@ -14,6 +14,7 @@ TASK = PROCESSED / "task.json"  # the task every later stage trains and scores
 SPLITS = Path("data/splits/splits.json")
 LEAKAGE = Path("reports/split/leakage.json")
 SPLIT_SUMMARY = Path("reports/split/summary.json")
+NEAR_DUPLICATES = LEAKAGE.parent / "near_duplicates.csv"  # cross-split pairs behind the counts
 TUNE_REPORTS = Path("reports/tune")
 LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
 BEST = TUNE_REPORTS / "best.json"

@@ -1,57 +1,36 @@
-"""Integration fixtures: a scratch project (git + DVC) with the REAL dvc.yaml and params.yaml, shrunk
-for speed the way lightning-hydra-template shrinks its real config."""
+"""Integration fixtures over scratch projects (tests/integration/_project.py).
+
+`project` is a fresh one per test. `finished` is one project taken through `dvc repro` once per session
+and shared by every test that only reads a finished pipeline's outputs; the tests that change it take
+`finished_to_change` instead, and run after all the readers (pytest_collection_modifyitems below).
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-from tests.integration._proc import run
-
-ROOT = Path(__file__).resolve().parents[2]
-
-# Speed overrides on top of the real params.yaml: 2 trials of 1 epoch on 16 px images.
-TINY = {
-    "preprocess": {"image_size": 16},
-    "ingest": {"workers": 1},
-    "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
-    "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
-               "space": {"lr": {"low": 0.001, "high": 0.01, "log": True},
-                         "optimizer": {"choices": ["adam", "sgd_momentum"]},
-                         "dropout": {"low": 0.0, "high": 0.3}}},
-    "test": {"bootstrap": 50},
-}
-
-
-def merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        if key == "space":
-            out[key] = value
-        elif isinstance(value, dict):
-            out[key] = merge(base.get(key, {}), value)
-        else:
-            out[key] = value
-    return out
+from tests.integration._project import Finished, finish, make_project
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A git + DVC project holding the real dvc.yaml and the tiny params, with a synthetic cohort."""
-    from medtune.data.sample import write_synthetic
+    """A git + DVC project with the real dvc.yaml, the tiny params and a synthetic cohort; nothing run yet."""
+    return make_project(tmp_path)
 
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    shutil.copy(ROOT / "dvc.yaml", proj / "dvc.yaml")
-    # dvc.yaml names source files as deps; point them at this checkout's real files.
-    (proj / "src").symlink_to(ROOT / "src")
-    (proj / "models/pretrained").mkdir(parents=True)  # a dependency of the tune stage
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=24, images_per_patient=2,
-                    image_size=16, seed=3)
-    run(["git", "init", "-q"], proj)
-    run(["dvc", "init", "-q"], proj)
-    return proj
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
+    """The shared finished pipeline (see `finish`): read it, do not change it."""
+    return finish(tmp_path_factory.mktemp("finished"))
+
+
+@pytest.fixture
+def finished_to_change(finished: Finished) -> Finished:
+    """The shared finished project, for a test that changes it: such tests run after every reader."""
+    return finished
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests that change the shared project behind every test that reads it (stable order)."""
+    items.sort(key=lambda item: "finished_to_change" in getattr(item, "fixturenames", ()))

@@ -1,5 +1,8 @@
 """Cluster sweeps proven on loopback: a head and two worker raylets, MLflow on PostgreSQL over HTTP,
-a 20-trial load, a worker node killed mid-sweep, and the MLflow server stopped mid-sweep."""
+a 20-trial load, a worker node killed mid-sweep, and the MLflow server stopped mid-sweep.
+
+The PostgreSQL server is started here, in a temp dir on a free port, and stopped after the module
+(tests/integration/postgres.py); MEDTUNE_TEST_POSTGRES=postgresql://user@host:port uses a running one."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psycopg2
 import pytest
@@ -19,18 +21,16 @@ import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
+from tests._data import learnable_data
 from tests.integration._proc import run
 from tests.integration.mlflow_server import MlflowServer
+from tests.integration.postgres import postgres_server
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
-from medtune.data.datamodule import SplitArrays, TrainData
-from medtune.data.store import write_images
-from medtune.task import Task
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cluster]
-PG = os.environ.get("MEDTUNE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
 @pytest.fixture
@@ -48,29 +48,30 @@ def cluster() -> Iterator[tuple[Cluster, list]]:
         head.shutdown()
 
 
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """URL of a PostgreSQL server this module started (or MEDTUNE_TEST_POSTGRES's)."""
+    if os.environ.get("MEDTUNE_TEST_POSTGRES"):
+        yield os.environ["MEDTUNE_TEST_POSTGRES"]
+        return
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
-def postgres_db() -> Iterator[str]:
+def postgres_db(postgres: str) -> Iterator[str]:
     """A fresh PostgreSQL database for one MLflow backend store, dropped afterwards."""
     name = f"medtune_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(f"{PG}/postgres")
+    admin = psycopg2.connect(f"{postgres}/postgres")
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
     try:
-        yield f"{PG.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"  # SQLAlchemy's driver name
+        yield f"{postgres.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"  # SQLAlchemy's driver name
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
-
-
-def arrays(n: int, size: int, seed: int, folder: Path) -> SplitArrays:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.3, 0.05, (n, 1, size, size)).astype(np.float32)
-    y = (np.arange(n) % 2).astype(np.int64)
-    x[y == 1, 0, 4:10, 4:10] += 0.5
-    ids = [f"{seed}-{i}" for i in range(n)]
-    return SplitArrays(write_images(folder / f"images-{seed}.npy", np.clip(x, 0, 1)), y, ids, ids)
 
 
 def epoch_points(client: MlflowClient, run_id: str) -> int:
@@ -113,7 +114,7 @@ def test_tune_stage_on_a_two_worker_cluster_logs_everything_to_postgres_mlflow(
 
 def test_killed_worker_node_trials_are_retried_elsewhere(cluster: tuple[Cluster, list], tmp_path: Path) -> None:
     head, (doomed, survivor) = cluster
-    data = TrainData(arrays(512, 32, 0, tmp_path), arrays(128, 32, 1, tmp_path), Task("binary", ("a", "b")))
+    data = learnable_data(tmp_path, 512, 128, size=32)
     base = TrainCfg(batch_size=32, epochs=5, depth=2, width=16, augment=0.0, seed=5)
     search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=5, max_failures=2,
                        address=head.address, space=(ParamSpec("lr", low=1e-3, high=1e-2, log=True),))
@@ -151,7 +152,7 @@ def test_killed_worker_node_trials_are_retried_elsewhere(cluster: tuple[Cluster,
 
 def test_mlflow_server_outage_mid_sweep_loses_nothing(tmp_path: Path) -> None:
     ray.shutdown()
-    data = TrainData(arrays(256, 16, 0, tmp_path), arrays(64, 16, 1, tmp_path), Task("binary", ("a", "b")))
+    data = learnable_data(tmp_path, 256, 64)
     base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.0, seed=9)
     search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=3,
                        space=(ParamSpec("lr", low=1e-3, high=1e-2, log=True),))

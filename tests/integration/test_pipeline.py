@@ -1,4 +1,8 @@
-"""The walking skeleton end to end: real `dvc repro` -> champion in the MLflow registry -> test once."""
+"""The walking skeleton end to end: real `dvc repro` -> champion in the MLflow registry -> test once.
+
+The shared `finished` project (tests/integration/_project.py) is the `dvc repro`; these tests read it,
+and the one that rescores and re-runs with changed params runs after every reader.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,15 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run
+from tests.integration._project import Finished, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> None:
-    run(["dvc", "repro"], project)
-
+def test_dvc_repro_registers_a_champion_and_scores_test_once(finished: Finished) -> None:
+    project = finished.path
     metrics = json.loads((project / "reports/test/metrics.json").read_text())
     assert 0.0 <= metrics["auroc"] <= 1.0
     assert {"accuracy", "balanced_accuracy", "sensitivity", "specificity"} <= set(metrics)
@@ -28,8 +31,14 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> N
     sweep = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'")
     assert len(sweep) == 2  # one nested child run per trial
 
+    # Narrow enough to read: the test report and the sweep summary, not the split's leakage counts.
     shown = run(["dvc", "metrics", "show"], project).stdout
-    assert "auroc" in shown
+    assert "auroc" in shown and "reports/test/metrics.json" in shown
+    assert "leakage" not in shown and "near_duplicate" not in shown
+
+    # The tune stage says which train: values the search space overrides (the tiny space: 3 keys).
+    overridden = "tune: search.space samples dropout, lr, optimizer: their train: values are not used"
+    assert overridden in finished.repro.stdout
 
     # The report: threshold from validation (stored with the model), split hash, breakdown, Grad-CAM, plots.
     assert metrics["threshold"] == pytest.approx(float(champion.tags["medtune.threshold"]), abs=1e-6)
@@ -47,6 +56,12 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> N
     assert again.stderr.startswith("error: test split") and "already scored" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
 
+
+def test_rescore_then_a_losing_challenger_keeps_the_report(finished_to_change: Finished) -> None:
+    project = finished_to_change.path
+    client = MlflowClient(f"sqlite:///{project / 'mlruns.db'}")
+    metrics = json.loads((project / "reports/test/metrics.json").read_text())
+
     # An override is allowed with a reason, and recorded next to the first scoring.
     run(["medtune", "test", "--rescore", "--reason", "integration test override"], project)
     entries = json.loads((project / "reports/test/ledger.json").read_text())["entries"]
@@ -55,9 +70,7 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(project: Path) -> N
 
     # A challenger that loses the gate: `dvc repro` re-runs promote (champion stays) and test, which keeps
     # the recorded report of the unchanged champion instead of failing, and rescores nothing.
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["registry"]["min_delta"] = 1.0
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(project, "registry", min_delta=1.0)
     rerun = run(["dvc", "repro"], project)
     assert "champion stays" in json.loads((project / "reports/promotion.json").read_text())["reason"]
     assert "already scored; its report in reports/test stands (nothing rescored)" in rerun.stdout

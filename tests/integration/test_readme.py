@@ -4,7 +4,7 @@ The clone is what a user has after `git clone` + `make install`: this checkout's
 give them) committed to a new repository, and `.venv` (a link to this checkout's). The test plays the
 user's part where the README speaks rather than shows a command: it writes the cohort into `data/raw` and
 `data/labels.csv` (step 1) and edits `params.yaml` (step 2) with the integration suite's speed overrides
-(`TINY` in tests/integration/conftest.py: 16 px images, 2 trials of 1 epoch) so the real `dvc repro`
+(`TINY` in tests/integration/_project.py: 16 px images, 2 trials of 1 epoch) so the real `dvc repro`
 takes minutes. Every command inside the section's ```bash blocks then runs verbatim, in one shell.
 """
 
@@ -21,7 +21,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run, tool_env
-from tests.integration.conftest import TINY, merge
+from tests.integration._project import TINY, merge
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

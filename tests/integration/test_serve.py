@@ -1,5 +1,6 @@
-"""The registry as users meet it: `dvc repro` -> champion with lineage -> `medtune predict` on DICOM,
-and a real tracking server -> `mlflow models serve` answering JSON over HTTP. Loopback only."""
+"""The registry as users meet it: `dvc repro` (the shared `finished` project) -> champion with lineage ->
+`medtune predict` on DICOM, and a real tracking server -> `mlflow models serve` answering JSON over HTTP.
+Loopback only."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run, tool_env
+from tests.integration._project import Finished
 from tests.integration.mlflow_server import free_port
 
 from medtune.data.sample import write_synthetic
@@ -64,13 +66,9 @@ def serving(cmd: list[str], port: int, cwd: Path, env: dict[str, str], log: Path
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_repro_registers_champion_with_lineage_and_predict_matches_training(project: Path) -> None:
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-qm", "inputs"], project)
-    head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-    run(["dvc", "repro", "promote"], project)
-
+def test_repro_registers_champion_with_lineage_and_predict_matches_training(finished: Finished,
+                                                                            tmp_path: Path) -> None:
+    project = finished.path
     promotion = json.loads((project / "reports/promotion.json").read_text())
     assert promotion["promoted"] and promotion["reason"].startswith("no champion yet")
     client = MlflowClient(f"sqlite:///{project / 'mlruns.db'}")
@@ -80,16 +78,22 @@ def test_repro_registers_champion_with_lineage_and_predict_matches_training(proj
     splits_md5 = next(o["md5"] for o in lock["split"]["outs"] if o["path"] == "data/splits/splits.json")
     best = json.loads((project / "reports/tune/best.json").read_text())
     assert tags["medtune.data_hash"] == raw_md5 and tags["medtune.splits_md5"] == splits_md5
-    assert tags["medtune.git_commit"] == head and tags["medtune.split_hash"] == best["split_hash"]
+    assert tags["medtune.git_commit"] == finished.commit and tags["medtune.split_hash"] == best["split_hash"]
     assert tags["medtune.sweep_run_id"] == best["sweep_run_id"] and tags["medtune.trial_id"] == best["trial_id"]
     assert float(tags["medtune.val_auroc"]) == pytest.approx(promotion["val_value"], abs=1e-6)
     assert len(tags["medtune.params_hash"]) == 16 and "medtune.lineage_note" not in tags
 
-    (project / "incoming").mkdir()
-    (project / "incoming/broken.dcm").write_bytes(b"DICM but not really")
-    run(["medtune", "predict", "data/raw", "incoming", "--out", "preds.csv"], project)
-    preds = pd.read_csv(project / "preds.csv")
-    assert len(preds) == 49 and preds.set_index("path").loc["incoming/broken.dcm", "reason"] == "not_dicom"
+    # The project's raw folder (48 images, a DICOM without pixels, a text file) and a broken file elsewhere.
+    (tmp_path / "incoming").mkdir()
+    broken = tmp_path / "incoming/broken.dcm"
+    broken.write_bytes(b"DICM but not really")
+    run(["medtune", "predict", "data/raw", str(broken.parent), "--out", str(tmp_path / "preds.csv")], project)
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    reasons = preds.set_index("path")["reason"]
+    assert len(preds) == 51 and reasons[str(broken)] == "not_dicom"
+    assert reasons["data/raw/extra/nopix.dcm"] == "no_pixel_data" and reasons["data/raw/extra/notes.txt"] == "not_dicom"
+    written = (tmp_path / "preds.csv").read_text()
+    assert not [m for m in finished.markers if m in written]  # planted PHI stays out of predictions
 
     # predict's decode of each raw file == the preprocess stage's row for it, so the scores agree.
     manifest = pd.read_parquet(project / "data/interim/manifest.parquet")

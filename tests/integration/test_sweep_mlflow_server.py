@@ -4,32 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from tests._data import learnable_data
 from tests.integration.mlflow_server import mlflow_server
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
-from medtune.data.datamodule import SplitArrays, TrainData
-from medtune.data.store import write_images
-from medtune.task import Task
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cluster]
 
 
-def arrays(n: int, seed: int, folder: Path) -> SplitArrays:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.3, 0.05, (n, 1, 16, 16)).astype(np.float32)
-    y = (np.arange(n) % 2).astype(np.int64)
-    x[y == 1, 0, 6:10, 6:10] += 0.5
-    ids = [f"{seed}-{i}" for i in range(n)]
-    return SplitArrays(write_images(folder / f"images-{seed}.npy", np.clip(x, 0, 1)), y, ids, ids)
-
-
 def test_sweep_nests_trials_under_a_parent_over_http(tmp_path: Path) -> None:
-    data = TrainData(arrays(64, 0, tmp_path), arrays(32, 1, tmp_path), Task("binary", ("a", "b")))
+    data = learnable_data(tmp_path, 64, 32)
     base = TrainCfg(batch_size=16, epochs=2, depth=2, width=8, augment=0.0, seed=3)
     search = SearchCfg(num_samples=3, max_concurrent_trials=2, grace_period=2,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from tests._data import learnable_data
 from tests.integration._proc import tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -21,14 +22,10 @@ DRIVER = Path(__file__).with_name("_sweep_driver.py")
 
 
 def write_data(workdir: Path) -> None:
-    rng = np.random.default_rng(0)
-    out = {}
-    for name, n in (("train", 96), ("val", 48)):
-        x = rng.normal(0.3, 0.05, (n, 1, 16, 16)).astype(np.float32)
-        y = (np.arange(n) % 2).astype(np.int64)
-        x[y == 1, 0, 4:8, 4:8] += 0.5
-        out[f"{name}_x"], out[f"{name}_y"] = x, y
-    np.savez(workdir / "data.npz", **out)
+    data = learnable_data(workdir / "store", 96, 48)
+    np.savez(workdir / "data.npz", **{f"{name}_{part}": getattr(split, part)[:]
+                                       for name, split in (("train", data.train), ("val", data.val))
+                                       for part in ("x", "y")})
 
 
 def finished_trials(sweep_dir: Path) -> dict[str, int]:

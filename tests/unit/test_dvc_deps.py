@@ -8,37 +8,13 @@ plus the CLI that calls it, and every package `__init__` on the way.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
+from tests._imports import ROOT, imported_names, module_file
 
-ROOT = Path(__file__).resolve().parents[2]
-SRC = ROOT / "src"
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-
-
-def _module_file(name: str) -> Path | None:
-    path = SRC / Path(*name.split("."))
-    if (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
-
-
-def _imports(path: Path, module: str) -> set[str]:
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
-            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
-    return {n for n in names if n.split(".")[0] == "medtune"}
 
 
 def import_closure(module: str) -> set[str]:
@@ -49,10 +25,10 @@ def import_closure(module: str) -> set[str]:
         parts = todo.pop().split(".")
         for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ first
             name = ".".join(parts[:i])
-            path = _module_file(name)
+            path = module_file(name)
             if path is not None and name not in seen:
                 seen[name] = path
-                todo.extend(_imports(path, name))
+                todo.extend(n for n in imported_names(path, name) if n.split(".")[0] == "medtune")
     return {path.relative_to(ROOT).as_posix() for path in seen.values()}
 
 
@@ -68,7 +44,7 @@ def _src_deps(stage: dict) -> list[str]:
 def test_stage_deps_cover_its_import_closure(name: str) -> None:
     stage = STAGES[name]
     module = f"medtune.pipeline.{name}"
-    assert _module_file(module) is not None, f"stage {name}: no module {module}"
+    assert module_file(module) is not None, f"stage {name}: no module {module}"
     assert stage["cmd"].split()[:2] == ["medtune", name], f"stage {name} should run `medtune {name}`"
     reached = import_closure(module) | {"src/medtune/cli.py"}
     deps = _src_deps(stage)

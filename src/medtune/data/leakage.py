@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from medtune.choices import SPLIT_NAMES
+from medtune.data.store import open_images
 from medtune.errors import DataError
+from medtune.jsonio import write_atomic, write_json
 
 HASH_SIDE = 16  # dHash grid: 16 rows x 17 columns -> 256 bits
 N_EXAMPLES = 5
@@ -46,13 +48,8 @@ def dhash(images: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
 
 def hash_image_rows(images_path: Path, rows: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """dHash of images.npy rows, read from the memory map in chunks so memory stays flat."""
-    images_path = Path(images_path)
-    if not images_path.is_file():
-        raise DataError(f"{images_path}: not found; run the `preprocess` stage first")
-    images = np.load(images_path, mmap_mode="r")
     rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) and rows.max() >= len(images):
-        raise DataError(f"{images_path}: has {len(images)} images but index.parquet points at row {rows.max()}")
+    images = open_images(images_path, rows)
     parts = [dhash(images[rows[i:i + chunk]]) for i in range(0, len(rows), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, HASH_SIDE * HASH_SIDE // 8), np.uint8)
 
@@ -177,3 +174,17 @@ def leakage_problems(report: dict[str, Any]) -> list[str]:
               ("exact_duplicates_across_splits", "identical image(s) in more than one split"),
               ("near_duplicate_pairs_across_splits", "near-duplicate image pair(s) across splits")]
     return [f"{report[key]} {what}" for key, what in checks if report.get(key)]
+
+
+def check_leakage(splits: dict[str, Any], index: pd.DataFrame, hashes: np.ndarray, max_distance: int,
+                  strict: bool, report_path: Path, pairs_path: Path, **extra: Any) -> str:
+    """Write the leakage report (JSON, `extra` merged in) and the cross-split near-duplicate pairs (CSV);
+    return a one-line summary. With `strict`, any leak is a DataError that names both files."""
+    report, table = leakage_report(splits, index, hashes, max_distance)
+    problems = leakage_problems(report)
+    write_json(report_path, report | extra | {"strict": strict, "leaks": len(problems)})
+    write_atomic(pairs_path, table.to_csv(index=False))
+    if problems and strict:
+        raise DataError(f"split.strict: {'; '.join(problems)} (see {report_path}, {pairs_path})")
+    return (f"leakage: {'; '.join(problems) or 'none found'} (near-duplicate search "
+            f"{report['near_duplicate_seconds']:.2f} s over {len(index)} images)")

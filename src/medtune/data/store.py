@@ -39,6 +39,19 @@ def quantize(image: np.ndarray, bits: int) -> np.ndarray:
     return (to_store(image, bits) / scale_of(np.dtype(DTYPES[bits]))).astype(np.float32)
 
 
+def open_images(images_path: Path, rows: np.ndarray) -> np.ndarray:
+    """images.npy as a read-only memory map (no pixels read yet); DataError when it is missing or
+    shorter than the largest of `rows`. Every reader of the store opens it here."""
+    images_path = Path(images_path)
+    if not images_path.is_file():
+        raise DataError(f"{images_path}: not found; run the `preprocess` stage first")
+    images = np.load(images_path, mmap_mode="r")
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) and rows.max() >= len(images):
+        raise DataError(f"{images_path}: has {len(images)} images but index.parquet points at row {rows.max()}")
+    return images
+
+
 @contextmanager
 def open_store(path: Path, shape: tuple[int, ...], bits: int) -> Iterator[np.ndarray]:
     """A writable memory-mapped images.npy that appears at `path` only once the block completes.
@@ -79,13 +92,15 @@ class ImageArray:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.rows, self._map = state["path"], state["rows"], None
 
+    def open(self) -> np.ndarray:
+        """The memory-mapped file, opened (and checked against the rows) on first use in this process."""
+        if self._map is None:
+            self._map = open_images(self.path, self.rows)
+        return self._map
+
     @property
     def store(self) -> np.ndarray:
-        if self._map is None:
-            if not self.path.is_file():
-                raise DataError(f"{self.path}: not found; run the `preprocess` stage first")
-            self._map = np.load(self.path, mmap_mode="r")
-        return self._map
+        return self.open()
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -88,3 +88,10 @@ def score_and_report(model: Any, test: SplitArrays, rows: pd.DataFrame, params: 
     if grid is not None:
         outputs["gradcam.png"] = grid
     return metrics, details, outputs
+
+
+def summary_lines(what: str, metrics: dict[str, Any], details: dict[str, Any]) -> list[str]:
+    """The test stage's console output: the headline numbers, then each warning in plain words."""
+    numbers = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "_ci_" not in k)
+    return [f"{what}: {numbers}", *(f"warning: {w}" for w in details["warnings"])]
+

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 from medtune import paths
 from medtune.config import Params, require_path
 from medtune.data.fingerprint import summary_lines
 from medtune.data.ingest import ingest
 from medtune.data.phi import load_secret
-from medtune.jsonio import write_json
+from medtune.data.progress import RateProgress
+from medtune.jsonio import write_atomic, write_json
 from medtune.task import write_task
 
 
@@ -18,31 +17,20 @@ def run(params: Params) -> None:
     raw_dir = require_path(cfg.raw_dir, "ingest.raw_dir", is_dir=True)
     if cfg.labels != "folders":
         require_path(cfg.labels, "ingest.labels")
-    start = last = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= 2.0 or done == total:  # a line every ~2 s, not every chunk
-            last = now
-            print(f"ingest: {done}/{total} files ({done / max(now - start, 1e-9):.0f} files/s)", flush=True)
-
+    progress = RateProgress("ingest")
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
                     label_column=cfg.label_column, workers=cfg.workers, progress=progress,
                     label_key=cfg.label_key, key_column=cfg.key_column, task=cfg.task, uncertain=cfg.uncertain,
                     positive_label=cfg.positive_label)
     paths.MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     result.manifest.to_parquet(paths.MANIFEST, index=False)
-    paths.REJECTED.parent.mkdir(parents=True, exist_ok=True)
-    result.rejected.to_csv(paths.REJECTED, index=False)
+    write_atomic(paths.REJECTED, result.rejected.to_csv(index=False))
     write_json(paths.FINGERPRINT, result.fingerprint)
     write_task(result.task, paths.TASK_FOUND)
     fp = result.fingerprint
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(fp["rejected_by_reason"].items())) or "none"
     print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"
-          f" ({reasons}); {result.orphan_labels} label rows without a file; "
-          f"{time.monotonic() - start:.1f}s")
+          f" ({reasons}); {result.orphan_labels} label rows without a file; {progress.elapsed:.1f}s")
     pre = params.preprocess
     for line in summary_lines(fp, pre.window, pre.image_size, cfg.positive_label is not None):
         print(f"ingest: {line}")
-

@@ -16,39 +16,27 @@ from medtune.jsonio import read_json
 from medtune.models.inference import load_net
 from medtune.task import read_task
 from medtune.tracking.lineage import version_tags
-from medtune.tracking.pyfunc import write_model_files
+from medtune.tracking.pyfunc import model_meta, write_model_files
 from medtune.tracking.registry import register_and_gate
-from medtune.tracking.runs import log_numbers, stage_run
+from medtune.tracking.runs import log_promote_run
 from medtune.tracking.sweep_log import open_run_client
 
 
 def run(params: Params) -> None:
-    started = time.perf_counter()
-    best = read_json(paths.BEST, "best trial (tune stage)")
+    started, best = time.perf_counter(), read_json(paths.BEST, "best trial (tune stage)")
     splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here
-    shash = split_hash(splits)
-    if best["split_hash"] != shash:
+    if best["split_hash"] != (shash := split_hash(splits)):
         raise DataError(f"{paths.BEST} was tuned on split {best['split_hash']}, not the current {shash}; "
                         "re-run the tune stage")
     bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
-    val = load_split(paths.PROCESSED, splits, "val")
-    net = load_net(bundle["net"], bundle["state_dict"])
-    task = read_task(paths.TASK)
-    threshold, val_metrics = validate_model(net, val, task)
-    # The settings preprocess actually used (`auto` resolved), so predict decodes new files the same way;
-    # the task (binary: names[1] is the positive class the probabilities and the threshold are about).
-    meta = {"preprocess": read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
-            "task": task.to_dict(), "threshold": threshold, "trial_id": best["trial_id"], "train": best["train"],
-            "split_hash": shash}
+    val, net = load_split(paths.PROCESSED, splits, "val"), load_net(bundle["net"], bundle["state_dict"])
+    threshold, val_metrics = validate_model(net, val, task := read_task(paths.TASK))
+    meta = model_meta(read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
+                      task, threshold, best, shash)
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
     tags = version_tags(params, best, shash, task, threshold, val_metrics)
     client = open_run_client(params.tracking_uri)
-    with stage_run(client, params.base, "promote", {"mlflow.parentRunId": best["sweep_run_id"],
-                                                    "medtune.kind": "promote", **tags}) as run_id:
-        log_numbers(client, run_id, val_metrics, prefix="val_")
-        decision = register_and_gate(client, run_id, params.registry, artifacts, net, val.x[:2], meta, tags,
-                                     val_metrics, shash, paths.PROMOTION)
-    verdict = "champion" if decision.promoted else f"challenger only, champion stays v{decision.champion}"
-    print(f"promote: {decision.model_name} v{decision.version} -> {verdict} ({decision.reason}); "
-          f"{task.kind}: val {decision.val_metric}={decision.val_value:.4f}, threshold={threshold} "
-          f"[{time.perf_counter() - started:.1f}s]")
+    decision = log_promote_run(client, params.base, best["sweep_run_id"], tags, val_metrics, lambda run_id: (
+        register_and_gate(client, run_id, params.registry, artifacts, net, val.x[:2], meta, tags, val_metrics,
+                          shash, paths.PROMOTION)))
+    print(f"promote: {decision.summary()}, threshold={threshold} [{time.perf_counter() - started:.1f}s]")

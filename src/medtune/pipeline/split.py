@@ -9,13 +9,10 @@ import pandas as pd
 from medtune import paths
 from medtune.config import Params
 from medtune.data.fixed_split import fixed_from_file
-from medtune.data.leakage import hash_image_rows, leakage_problems, leakage_report, near_duplicate_pairs
+from medtune.data.leakage import check_leakage, hash_image_rows, near_duplicate_pairs
 from medtune.data.split import make_splits, split_hash, split_summary, strata_for, validate_splits, write_splits
-from medtune.errors import DataError
 from medtune.jsonio import write_json
 from medtune.task import read_task
-
-NEAR_DUPLICATES = paths.LEAKAGE.parent / "near_duplicates.csv"
 
 
 def run(params: Params) -> None:
@@ -34,20 +31,12 @@ def run(params: Params) -> None:
         splits["fixed_file_unmatched"] = unmatched
     validate_splits(splits, index)
     write_splits(splits, paths.SPLITS)
-    leakage, table = leakage_report(splits, index, hashes, cfg.near_duplicate_hamming)
-    problems = leakage_problems(leakage)
-    leakage |= {"hash_seconds": round(hash_seconds, 3), "split_hash": split_hash(splits),
-                "strict": cfg.strict, "leaks": len(problems)}
-    write_json(paths.LEAKAGE, leakage)
-    table.to_csv(NEAR_DUPLICATES, index=False)
-    summary = split_summary(splits)
-    write_json(paths.SPLIT_SUMMARY, summary)
-    shape = ", ".join(f"{s} {summary['samples'][s]} images / {summary['patients'][s]} patients"
-                      for s in ("train", "val", "test"))
-    print(f"split: method={splits['method']} {shape}; hash={split_hash(splits)}; "
-          f"leakage: {'; '.join(problems) or 'none found'} (near-duplicate search "
-          f"{leakage['near_duplicate_seconds']:.2f} s over {len(index)} images)")
+    write_json(paths.SPLIT_SUMMARY, summary := split_summary(splits))
+    shash = split_hash(splits)
+    print(f"split: method={splits['method']} " + ", ".join(
+        f"{s} {summary['samples'][s]} images / {summary['patients'][s]} patients" for s in ("train", "val", "test"))
+        + f"; hash={shash}", flush=True)
     for warning in summary["warnings"]:
         print(f"split: WARNING: {warning}")
-    if problems and cfg.strict:
-        raise DataError(f"split.strict: {'; '.join(problems)} (see {paths.LEAKAGE}, {NEAR_DUPLICATES})")
+    print("split: " + check_leakage(splits, index, hashes, cfg.near_duplicate_hamming, cfg.strict, paths.LEAKAGE,
+                                    paths.NEAR_DUPLICATES, hash_seconds=hash_seconds, split_hash=shash))

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import optuna
 
 from medtune import paths
 from medtune.config import Params
-from medtune.config.space import possible_values
 from medtune.data.datamodule import load_train_data
 from medtune.data.split import load_valid_splits, split_hash
-from medtune.tracking.lineage import lineage_tags, params_hash
+from medtune.tracking.lineage import lineage_tags, sweep_folder
 from medtune.tracking.pretrained import resolve_pretrained
 from medtune.tracking.runs import flatten_params
 from medtune.tracking.sweep_log import SweepLogger
@@ -27,23 +25,16 @@ def run(params: Params, resume: bool = True) -> None:
     data = load_train_data(paths.PROCESSED, splits)  # train + val only: test never enters a sweep
     searched = {"train": dataclasses.asdict(params.train), "search": dataclasses.asdict(params.search)}
     tags = lineage_tags(shash, searched)
-    # One sweep folder per (params, data, split): re-running after an interruption resumes it.
-    inputs = {k: v for k, v in tags.items() if k != "medtune.git_commit"}
-    sweep_dir = Path(params.search.storage) / f"sweep-{params_hash(inputs)}"
+    sweep_dir = sweep_folder(params.search.storage, tags)  # same inputs: an interrupted sweep resumes
     logger = SweepLogger(params.tracking_uri, params.base.experiment, params.base.artifact_root,
                          parent_run_id=saved_parent_run(sweep_dir) if resume else None,
                          tags=tags, params=flatten_params(searched))
     print(f"tune: search.space samples {', '.join(overridden_train_keys(params))}: their train: values are not used")
-    archs = possible_values("arch", params.train, params.search.space)
-    states, loads = resolve_pretrained(params.train, archs, data.channels, data.task, params.tracking_uri)
-    for line in loads:
-        print(f"tune: pretrained {line}")
+    states, loads = resolve_pretrained(params.train, params.search.space, data.channels, data.task, params.tracking_uri)
+    print("".join(f"tune: pretrained {line}\n" for line in loads), end="")
     trainable = Trainable(data, params.train, params.search, init_states=states)  # resolves `auto` metric/mode
-    try:
+    with logger.killed_on_error():
         result = run_sweep(trainable, sweep_dir, logger, resume=resume)
-    except BaseException:
-        logger.client.set_terminated(logger.parent_run_id, status="KILLED")
-        raise
     best, summary, reports = write_sweep_outputs(result, params, trainable.search, shash)
     logger.finish(summary, reports, {"medtune.best_trial": best["trial_id"]})
     reasons = result.leaderboard["stop_reason"].value_counts().to_dict()

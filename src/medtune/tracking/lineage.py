@@ -73,13 +73,20 @@ def params_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def sweep_folder(storage: str | Path, tags: dict[str, str]) -> Path:
+    """One sweep folder per (params, data, split) under `storage`: re-running an interrupted tune stage on
+    the same inputs resumes it. The git commit is left out, so committing code does not restart a sweep."""
+    inputs = {k: v for k, v in tags.items() if k != "medtune.git_commit"}
+    return Path(storage) / f"sweep-{params_hash(inputs)}"
+
+
 def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc.lock")) -> dict[str, str]:
     """The tags every run and model version carries, so a number can be traced to its inputs.
 
     The data hash is dvc.lock's md5 of ingest's data/raw, trusted only while ingest's entry still matches
     the manifest on disk; a stale or missing entry (a stage run by hand, outside `dvc repro`) says `unknown`.
     """
-    current = lock_is_current("ingest", "data/interim/manifest.parquet", lock)
+    current = lock_is_current("ingest", str(paths.MANIFEST), lock)
     tags = {
         "medtune.git_commit": git_commit(lock.parent if lock.parent != Path("") else Path(".")),
         "medtune.data_hash": dvc_dep_hash("ingest", "data/raw", lock) if current else "unknown",

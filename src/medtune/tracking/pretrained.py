@@ -14,7 +14,8 @@ from pathlib import Path
 import mlflow
 import torch
 
-from medtune.config import TrainCfg
+from medtune.config import ParamSpec, TrainCfg
+from medtune.config.space import possible_values
 from medtune.errors import ConfigError
 from medtune.models.nets import build_net, net_spec_for
 from medtune.models.weights import LoadReport, imagenet_state, load_pretrained, read_state
@@ -42,16 +43,16 @@ def fetch_state(source: str, tracking_uri: str | None = None) -> dict[str, torch
     return read_state(Path(source), source)
 
 
-def resolve_pretrained(base: TrainCfg, archs: list[str], channels: int, task: Task,
+def resolve_pretrained(base: TrainCfg, space: tuple[ParamSpec, ...], channels: int, task: Task,
                        tracking_uri: str | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
-    """arch -> initial weights for every arch a sweep may build, and one report line per arch.
+    """arch -> initial weights for every arch a sweep over `space` may build, and one report line per arch.
 
     `base.pretrained` `none` gives {}. `imagenet` gives each backbone its own weights (the ConvNet has
     none: it trains from scratch, and the report says so). A file or URI is one state offered to every
     arch, test-loaded into the network `base` describes (a ConvNet file fits the depth/width it was
     trained with).
     """
-    source = base.pretrained
+    source, archs = base.pretrained, possible_values("arch", base, space)
     if source == "none":
         return {}, []
     shared = None if source == "imagenet" else fetch_state(source, tracking_uri)

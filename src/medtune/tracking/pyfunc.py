@@ -1,6 +1,6 @@
 """The registered model: a pyfunc around a state_dict, its NetSpec, task, preprocessing and threshold.
 
-Lighter and safer than `mlflow.pytorch.log_model` (DESIGN.md): the weights load with
+Lighter and safer than `mlflow.pytorch.log_model` (docs/architecture.md, decisions): the weights load with
 `torch.load(weights_only=True)`, so the tensors never run pickled code, and `unwrap_python_model().net`
 is the plain torch `nn.Module` for anyone who wants the network itself (Grad-CAM, fine-tuning).
 Inference imports only `medtune.models.nets` and torch, never Lightning, Ray or the data stack, so a
@@ -20,11 +20,21 @@ import torch
 
 from medtune.jsonio import write_json
 from medtune.models.inference import load_net, predict_proba
+from medtune.task import Task
 
 WEIGHTS = "weights.pt"
 META = "meta.json"
 # Written into meta.json and tagged on every version; loaders refuse models without it (predict.py).
 FORMAT = "medtune-pyfunc/2"  # 2: Network(norm, body) layout, MONAI backbones, uint8 store
+
+
+def model_meta(preprocess: dict[str, Any], task: Task, threshold: Any, best: dict[str, Any],
+               split_hash: str) -> dict[str, Any]:
+    """What a registered model carries besides its weights: the preprocessing that made its input (with
+    `auto` resolved, so predict decodes new files the same way), its task (binary: names[1] is the positive
+    class the probabilities and the threshold are about), its validation threshold(s), and its trial."""
+    return {"preprocess": preprocess, "task": task.to_dict(), "threshold": threshold,
+            "trial_id": best["trial_id"], "train": best["train"], "split_hash": split_hash}
 
 
 def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str, Any]) -> dict[str, str]:

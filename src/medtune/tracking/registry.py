@@ -21,7 +21,7 @@ from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
 from medtune.config import RegistryCfg
-from medtune.errors import MedtuneError
+from medtune.errors import DataError, MedtuneError
 from medtune.jsonio import write_json
 from medtune.models.inference import predict_proba
 from medtune.task import Task
@@ -56,6 +56,12 @@ class Promotion:
     at: str = field(default_factory=lambda: _now())
     lineage: dict[str, str] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line for the stage's output: which version, what it became and why."""
+        verdict = "champion" if self.promoted else f"challenger only, champion stays v{self.champion}"
+        return (f"{self.model_name} v{self.version} -> {verdict} ({self.reason}); "
+                f"val {self.val_metric}={self.val_value:.4f}")
+
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -84,6 +90,14 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> Any | No
         return client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
         return None
+
+
+def champion_version(client: MlflowClient, model_name: str) -> Any:
+    """The version the champion alias points at now; DataError when promote never ran."""
+    champion = alias_version(client, model_name, CHAMPION)
+    if champion is None:
+        raise DataError(f"no '{CHAMPION}' alias on registered model '{model_name}'; run the promote stage first")
+    return champion
 
 
 def _value(champion: Any, metric: str) -> float:

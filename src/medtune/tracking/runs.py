@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlflow.tracking import MlflowClient
 
 from medtune.config import BaseCfg
 from medtune.tracking.sweep_log import ensure_experiment
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -52,6 +54,16 @@ def flatten_params(nested: dict[str, dict[str, Any]]) -> dict[str, Any]:
             else:
                 out[f"{section}.{key}"] = value
     return out
+
+
+def log_promote_run(client: MlflowClient, base: BaseCfg, sweep_run_id: str, tags: dict[str, str],
+                    val_metrics: dict[str, Any], register: Callable[[str], T]) -> T:
+    """The promote decision as an MLflow run nested under its sweep: the validation metrics, and whatever
+    `register(run_id)` logs (the model version, the gate); returns what `register` returns."""
+    with stage_run(client, base, "promote", {"mlflow.parentRunId": sweep_run_id, "medtune.kind": "promote",
+                                             **tags}) as run_id:
+        log_numbers(client, run_id, val_metrics, prefix="val_")
+        return register(run_id)
 
 
 def log_test_run(client: MlflowClient, base: BaseCfg, model_name: str, version: str, split_hash: str,

@@ -1,12 +1,15 @@
 """The sweep's MLflow record: one parent run per sweep, one nested child run per trial.
 
-The Tune driver is MLflow's only writer (DESIGN.md): trial workers never talk to MLflow, so cluster
-workers need no route to the tracking server and the SQLite default is never written concurrently.
+The Tune driver is MLflow's only writer (docs/architecture.md, decisions): trial workers never talk to
+MLflow, so cluster workers need no route to the tracking server and the SQLite default is never written
+concurrently.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +94,15 @@ class SweepLogger:
         tags += [RunTag(f"medtune.{k}", str(v)[:5000]) for k, v in summary.items()]
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, status=status)
+
+    @contextmanager
+    def killed_on_error(self) -> Iterator[None]:
+        """Mark the parent run KILLED when the sweep inside raises (or is interrupted), then re-raise."""
+        try:
+            yield
+        except BaseException:
+            self.client.set_terminated(self.parent_run_id, status="KILLED")
+            raise
 
     def finish(self, metrics: dict[str, float], artifacts: list[Path], tags: dict[str, str],
                status: str = "FINISHED") -> None:

@@ -1,6 +1,6 @@
 """Ray Tune sweep: OptunaSearch (seeded multivariate TPE) + ASHA over `fit()`.
 
-This is the only module that imports Ray (its API moves between releases; DESIGN.md). Trials run
+This is the only module that imports Ray (its API moves between releases; docs/architecture.md). Trials run
 `medtune.train.fit` and report every epoch; the driver turns those reports into MLflow runs through
 SweepLogger, so workers never need a route to the tracking server.
 """

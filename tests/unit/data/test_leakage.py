@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from medtune.config import SplitCfg
 from medtune.data.ingest import ingest
 from medtune.data.leakage import (
+    check_leakage,
     dhash,
     hash_image_rows,
     leakage_problems,
@@ -134,3 +136,22 @@ def test_pneumoniamnist_official_split_has_its_known_train_val_duplicates() -> N
     # At 12 bits the near-duplicate search finds those copies and no distinct X-ray pair.
     assert report["near_duplicate_pairs_across_splits"] == 10 and table["exact"].all()
     assert report["near_duplicate_seconds"] < 5
+
+
+def test_check_leakage_writes_both_reports_and_refuses_a_leak_when_strict(tmp_path: Path) -> None:
+    index = pd.DataFrame({"sample_id": ["a", "b", "c", "d"], "patient_key": ["p1", "p1", "p2", "p3"],
+                          "pixel_hash": ["h1", "h2", "h3", "h3"]})  # p1 in two splits; c and d identical
+    splits = {"train": ["a", "c"], "val": ["b"], "test": ["d"]}
+    hashes = np.packbits(np.eye(4, 256, dtype=bool), axis=1)
+    hashes[3] = hashes[2]
+    report, pairs = tmp_path / "split/leakage.json", tmp_path / "split/pairs.csv"
+    line = check_leakage(splits, index, hashes, 1, False, report, pairs, split_hash="s1")
+    assert line.startswith("leakage: 1 patient(s) in more than one split; 1 identical image(s)")
+    assert line.endswith("over 4 images)")
+    written = json.loads(report.read_text())
+    assert (written["leaks"], written["strict"], written["split_hash"]) == (3, False, "s1")
+    assert pd.read_csv(pairs)[["sample_id_a", "sample_id_b"]].values.tolist() == [["c", "d"]]
+    with pytest.raises(DataError, match=f"split.strict: 1 patient.* \\(see {report}, {pairs}\\)"):
+        check_leakage(splits, index, hashes, 1, True, report, pairs)
+    clean = {"train": ["a", "b"], "val": ["c"], "test": []}
+    assert check_leakage(clean, index.iloc[:3], hashes[:3], 1, True, report, pairs).startswith("leakage: none found")

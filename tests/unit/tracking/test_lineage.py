@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from medtune.tracking.lineage import dvc_dep_hash, git_commit, lineage_tags, lock_is_current
+from medtune.tracking.lineage import dvc_dep_hash, git_commit, lineage_tags, lock_is_current, sweep_folder
 
 # Stage two reads ingest's data hash while `dvc repro` is still running, as the promote stage does.
 DVC_YAML = {"stages": {
@@ -66,3 +66,11 @@ def test_git_commit_ignores_files_dvc_rewrites_but_not_params(tmp_path: Path) ->
     assert git_commit(tmp_path) == sha
     (tmp_path / "params.yaml").write_text("v2\n")
     assert git_commit(tmp_path) == f"{sha}-dirty"
+
+
+def test_sweep_folder_follows_the_inputs_not_the_commit(tmp_path: Path) -> None:
+    tags = {"medtune.git_commit": "abc", "medtune.split_hash": "s1", "medtune.params_hash": "p1"}
+    folder = sweep_folder(tmp_path, tags)
+    assert folder.parent == tmp_path and folder.name.startswith("sweep-")
+    assert sweep_folder(tmp_path, {**tags, "medtune.git_commit": "def-dirty"}) == folder  # same sweep: resume
+    assert sweep_folder(tmp_path, {**tags, "medtune.split_hash": "s2"}) != folder

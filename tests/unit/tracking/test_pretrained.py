@@ -8,13 +8,14 @@ import pytest
 import torch
 from tests._registry import local_store, register_untrained
 
-from medtune.config import TrainCfg
+from medtune.config import ParamSpec, TrainCfg
 from medtune.errors import ConfigError
 from medtune.models.nets import NetSpec, build_net
 from medtune.task import Task
 from medtune.tracking.pretrained import fetch_state, resolve_pretrained
 
 BINARY = Task("binary", ("a", "b"))
+SPACE = (ParamSpec("arch", choices=("convnet", "resnet18")),)
 
 
 def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
@@ -29,11 +30,11 @@ def test_file_bundle_and_bare_state_dict(tmp_path: Path) -> None:
 def test_resolve_checks_the_file_against_every_arch_of_the_sweep(tmp_path: Path) -> None:
     torch.save(build_net(NetSpec(depth=2, width=4)).state_dict(), tmp_path / "convnet.pt")
     base = TrainCfg(pretrained=str(tmp_path / "convnet.pt"), depth=2, width=4)
-    states, lines = resolve_pretrained(base, ["convnet"], channels=1, task=BINARY)
+    states, lines = resolve_pretrained(base, (), channels=1, task=BINARY)
     assert set(states) == {"convnet"} and "copied" in lines[0]
     with pytest.raises(ConfigError, match="nothing matches a resnet18 network"):
-        resolve_pretrained(base, ["convnet", "resnet18"], channels=1, task=BINARY)
-    assert resolve_pretrained(TrainCfg(), ["convnet", "resnet18"], channels=1, task=BINARY) == ({}, [])
+        resolve_pretrained(base, SPACE, channels=1, task=BINARY)
+    assert resolve_pretrained(TrainCfg(), SPACE, channels=1, task=BINARY) == ({}, [])
 
 
 @pytest.mark.parametrize("content, expected", [

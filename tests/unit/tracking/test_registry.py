@@ -13,7 +13,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from medtune.config import parse_params
-from medtune.errors import ConfigError
+from medtune.errors import ConfigError, DataError
 from medtune.models.nets import NetSpec, build_net
 from medtune.tracking.pyfunc import FORMAT, predictions_frame, write_model_files
 from medtune.tracking.registry import (
@@ -21,6 +21,7 @@ from medtune.tracking.registry import (
     CHAMPION,
     FORMAT_TAG,
     alias_history,
+    champion_version,
     decide,
     log_and_register,
     promote,
@@ -62,14 +63,19 @@ def champion(client: MlflowClient) -> str:
 
 def test_gate_keeps_champion_when_worse_and_promotes_when_better(store: MlflowClient, tmp_path: Path) -> None:
     v1 = register(store, tmp_path, 0.90)
+    with pytest.raises(DataError, match="no 'champion' alias .* run the promote stage first"):
+        champion_version(store, NAME)
     first = promote(NAME, v1, "auroc", 0.90, "s1", min_delta=0.01)
     assert first.promoted and first.reason.startswith("no champion yet")
+    assert first.summary().startswith(f"{NAME} v{v1} -> champion (no champion yet")
 
     v2 = register(store, tmp_path, 0.905)
     second = promote(NAME, v2, "auroc", 0.905, "s1", min_delta=0.01)
     assert not second.promoted and "champion stays" in second.reason
     assert (second.previous_champion, second.champion) == (v1, v1)
-    assert champion(store) == v1
+    assert champion(store) == v1 == str(champion_version(store, NAME).version)
+    assert f"v{v2} -> challenger only, champion stays v{v1}" in second.summary()
+    assert second.summary().endswith("val auroc=0.9050")
     assert str(store.get_model_version_by_alias(NAME, CHALLENGER).version) == v2
     assert store.get_model_version(NAME, v2).tags["medtune.gate"] == "challenger"
 

@@ -34,3 +34,15 @@ def test_parent_with_nested_trials_and_resume(tmp_path: Path) -> None:
     reopened.finish({"best_val_auroc": 0.7}, [], {"medtune.best_trial": "a"})
     parent = client.get_run(log.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["best_val_auroc"] == 0.7
+
+
+def test_a_sweep_that_raises_leaves_its_parent_run_killed(tmp_path: Path) -> None:
+    log = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
+    try:
+        with log.killed_on_error():
+            raise KeyboardInterrupt  # Ctrl-C mid-sweep counts too
+    except KeyboardInterrupt:
+        pass
+    assert log.client.get_run(log.parent_run_id).info.status == "KILLED"
+    with log.killed_on_error():
+        pass  # nothing raised: the run is left to finish()

@@ -7,38 +7,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from ray import cloudpickle
+from tests._data import learnable_data
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
-from medtune.data.datamodule import SplitArrays, TrainData
-from medtune.data.store import write_images
+from medtune.data.datamodule import TrainData
 from medtune.models.inference import load_net, predict_proba
-from medtune.task import Task
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, best_trial, run_sweep, stop_reason, train_trial
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def arrays(n: int, seed: int, folder: Path) -> SplitArrays:
-    """A learnable signal: class 1 has a bright 4x4 square somewhere in a noisy 16 px image."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.3, 0.05, (n, 1, 16, 16)).astype(np.float32)
-    y = np.arange(n) % 2
-    for i in np.flatnonzero(y):
-        r, c = rng.integers(0, 12, 2)
-        x[i, 0, r:r + 4, c:c + 4] += 0.5
-    ids = [f"s{seed}-{i}" for i in range(n)]
-    return SplitArrays(write_images(folder / f"images-{seed}.npy", np.clip(x, 0, 1)), y.astype(np.int64), ids, ids)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> TrainData:
-    folder = tmp_path_factory.mktemp("store")
-    return TrainData(arrays(96, 0, folder), arrays(48, 1, folder), Task("binary", ("normal", "abnormal")))
+    return learnable_data(tmp_path_factory.mktemp("store"), 96, 48)
 
 
 def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_path: Path) -> None:
