@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 from medtune.choices import (
@@ -21,6 +22,8 @@ from medtune.choices import (
 from medtune.config.sections import Params
 from medtune.config.space import largest
 from medtune.errors import ConfigError
+
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def coerce(value: Any, default: Any, where: str) -> Any:
@@ -110,6 +113,12 @@ def validate(p: Params, source: str) -> None:
         (0 <= p.split.near_duplicate_hamming <= 64, "split.near_duplicate_hamming",
          "must be in 0..64 (bits of the 256-bit image hash)"),
         (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
+        (p.ingest.file_timeout_s >= 0, "ingest.file_timeout_s", "must be >= 0 (0: no timeout)"),
+        (p.ingest.max_pixels >= 1, "ingest.max_pixels", "must be >= 1 (Rows x Columns of one frame)"),
+        (p.ingest.max_frames >= 1, "ingest.max_frames", "must be >= 1"),
+        (p.ingest.max_file_mb > 0, "ingest.max_file_mb", "must be > 0"),
+        (all(isinstance(m, str) and _MODULE.fullmatch(m) for m in p.ingest.decoder_plugins),
+         "ingest.decoder_plugins", "must be a list of importable module names (e.g. [my_site.decoders])"),
         (p.search.num_samples >= 1, "search.num_samples", "must be >= 1"),
         (p.search.max_concurrent_trials >= 1, "search.max_concurrent_trials", "must be >= 1"),
         (p.search.mode in MODES, "search.mode", "must be max or min"),

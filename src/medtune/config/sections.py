@@ -24,6 +24,12 @@ class IngestCfg:
     workers: int = 2
     label_key: str = "path"
     key_column: str = ""
+    file_timeout_s: float = 60.0     # a decode running longer is killed: the file is rejected decode_timeout
+    max_pixels: int = 40_000_000     # Rows x Columns of one frame; more is implausible_size
+    max_frames: int = 3000           # NumberOfFrames; more is implausible_size
+    max_file_mb: float = 2048.0      # file size on disk, and pixel bytes a header may claim
+    decoder_plugins: tuple[str, ...] = ()  # modules imported in every decode worker (pydicom decoder plug-ins)
+    hash_paths: bool = False         # write each relative path only as its HMAC (PHI in folder names)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ READ_REJECT_REASONS = (
     "decode_error",
     "truncated_pixel_data",
     "unsupported_transfer_syntax",
+    "implausible_size",  # the header claims more pixels, frames or bytes than ingest.max_* allow
+    "decode_timeout",    # the decode ran past ingest.file_timeout_s; its worker was killed and replaced
+    "decode_crash",      # the worker process died decoding it (a native decoder crashed or was OOM-killed)
 )
 
 

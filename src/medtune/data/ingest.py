@@ -1,15 +1,15 @@
 """Ingest: every file under raw_dir ends accepted (a manifest row) or rejected with one reason code.
 
 Only allow-listed header fields and HMACs of identifiers leave this module (see dicom.ALLOWED_FIELDS).
-Files are read in a process pool, a bounded number of chunks in flight, so memory stays flat.
+Files are read in a supervised process pool (pool.py), a bounded number of chunks in flight, so memory
+stays flat and a file that hangs or crashes its decoder is rejected instead of stopping the stage.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from medtune.data.dicom import READ_REJECT_REASONS, check_image, header_fields, parse_dicom
-from medtune.data.files import bounded_map, pool_context, scan_files
+from medtune.data.files import scan_files, stored_path
 from medtune.data.fingerprint import build_fingerprint
 from medtune.data.header import RejectedFile, safe_get
 from medtune.data.labels import read_labels
+from medtune.data.limits import FileLimits, check_file_size, check_size
 from medtune.data.phi import hash_id
 from medtune.data.pixels import modality_pixels, window_values
+from medtune.data.pool import PoolStats, supervised_map
 from medtune.errors import DataError
 
 __all__ = [
@@ -32,7 +34,6 @@ __all__ = [
     "IngestResult",
     "build_fingerprint",
     "ingest",
-    "pool_context",
     "read_labels",
     "read_one",
     "scan_files",
@@ -43,7 +44,6 @@ INTENSITY_FILES = 200  # decoded images sampled for the fingerprint's intensity 
 INTENSITY_VALUES = 1000  # pixels kept per sampled image
 PROGRESS_EVERY = 200
 CHUNK = 32  # files per pool task: large enough to amortise IPC, small enough to balance two workers
-AHEAD = 4  # chunks in flight per worker: bounds memory whatever the number of files
 
 
 @dataclass
@@ -54,6 +54,7 @@ class IngestResult:
     rejected: pd.DataFrame
     fingerprint: dict
     orphan_labels: int
+    faults: dict[str, int] = field(default_factory=dict)  # what the worker pool absorbed (PoolStats)
 
 
 @dataclass
@@ -72,16 +73,20 @@ class FileResult:
     patient_id_key: str = ""  # HMAC of PatientID itself ("" when absent): joins patient-keyed labels
 
 
-def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -> FileResult:
+def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False,
+             limits: FileLimits = FileLimits()) -> FileResult:
     """Read, validate and decode one file once; returns hashes and allowed fields, never pixels or PHI.
 
     Identifier hashes are filled in even for rejected files, so labels naming them are not orphans.
+    Sizes are checked against `limits` before the file is parsed and again before it is decoded.
     """
     result = FileResult(path=rel)
     try:
+        check_file_size(path, limits)
         ds = parse_dicom(path)
         _hash_identifiers(ds, rel, key, result)
         check_image(ds, path)
+        check_size(ds, limits)
         result.header = header_fields(ds)
         values = modality_pixels(ds)  # the one decode: validates the chain now, not at preprocess time
         window_values(values, ds, "header", (0.5, 99.5))
@@ -110,24 +115,15 @@ def _hash_identifiers(ds: object, rel: str, key: bytes, result: FileResult) -> N
     result.study_key = hash_id(study_uid, key) if study_uid else ""
 
 
-def _read_chunk(tasks: list[tuple[Path, str, bool]], key: bytes) -> list[FileResult]:
-    """Pool entry point (module level so it pickles): one chunk of files."""
-    return [read_one(path, rel, key, sample) for path, rel, sample in tasks]
+def _read_task(task: tuple[Path, str, bool], key: bytes, limits: FileLimits) -> FileResult:
+    """Pool entry point (module level so it pickles): one file."""
+    path, rel, sample = task
+    return read_one(path, rel, key, sample, limits)
 
 
-def _run_reads(
-    tasks: list[tuple[Path, str, bool]], key: bytes, workers: int,
-    progress: Callable[[int, int], None] | None,
-) -> Iterator[FileResult]:
-    """Yield FileResults in task order, in a process pool when workers > 1, reporting progress."""
-    read = partial(_read_chunk, key=key)
-    chunks = (tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK))
-    if workers <= 1:
-        yield from _with_progress((r for chunk in map(read, chunks) for r in chunk), len(tasks), progress)
-        return
-    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        done = (r for chunk in bounded_map(pool, read, chunks, workers * AHEAD) for r in chunk)
-        yield from _with_progress(done, len(tasks), progress)
+def _failed(task: tuple[Path, str, bool], reason: str) -> FileResult:
+    """The result of a file the pool gave up on (timeout, crashed worker, unforeseen error)."""
+    return FileResult(path=task[1], reason=reason)
 
 
 def _with_progress(
@@ -199,11 +195,16 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     label_key: str = "path",
     key_column: str = "",
+    limits: FileLimits = FileLimits(),
+    plugins: Sequence[str] = (),
+    hash_paths: bool = False,
 ) -> IngestResult:
     """Read every file under raw_dir once and sort it into the manifest or the rejects.
 
     Each file is accepted or rejected with exactly one reason; scanned == accepted + rejected.
     `label_key` says what the labels CSV is keyed by (labels.LABEL_KEYS); identifiers join as HMACs.
+    `limits` bounds each file's size and decode time; `plugins` are imported in every decode worker;
+    `hash_paths` writes each relative path as its HMAC (the labels join happens before, on the real path).
     """
     raw_dir = Path(raw_dir)
     files = scan_files(raw_dir)
@@ -213,19 +214,28 @@ def ingest(
     rels = [f.relative_to(raw_dir).as_posix() for f in files]
     sampled = _intensity_subset(len(files))
     tasks = [(f, rel, i in sampled) for i, (f, rel) in enumerate(zip(files, rels))]
-    collector = _Collector(label_df.set_index(join_column), label_key)
-    for result in _run_reads(tasks, key, max(1, workers), progress):
+    collector, stats = _Collector(label_df.set_index(join_column), label_key), PoolStats()
+    read = supervised_map(partial(_read_task, key=key, limits=limits), tasks, _failed, workers=max(1, workers),
+                          timeout_s=limits.timeout_s, chunk=CHUNK, plugins=plugins, stats=stats)
+    for result in _with_progress(read, len(tasks), progress):
         collector.add(result)
     assert len(files) == len(collector.rows) + len(collector.rejected), "ingest lost track of a file"
     if not collector.rows:
         raise DataError(f"{raw_dir}: no usable image among {len(files)} files (see the rejected list)")
-    manifest = _manifest(collector.rows, key)
-    rejected = pd.DataFrame(collector.rejected, columns=["path", "reason"]).sort_values("path", ignore_index=True)
+    manifest = _store_paths(_manifest(collector.rows, key), key, hash_paths)
+    rejected = _store_paths(pd.DataFrame(collector.rejected, columns=["path", "reason"]), key, hash_paths)
     orphans = int((~label_df[join_column].isin(collector.keys_found)).sum())
     n_dup = sum(n - 1 for n in collector.pixel_counts.values() if n > 1)
     fingerprint = build_fingerprint(manifest, rejected, collector.intensities, n_dup,
                                     collector.n_missing_patient_id, orphans)
-    return IngestResult(manifest, rejected, fingerprint, orphans)
+    return IngestResult(manifest, rejected, fingerprint, orphans, stats.as_dict())
+
+
+def _store_paths(frame: pd.DataFrame, key: bytes, hash_paths: bool) -> pd.DataFrame:
+    """The frame with `path` as it is written out (files.stored_path), sorted by it."""
+    if hash_paths:
+        frame = frame.assign(path=[stored_path(p, key, True) for p in frame["path"]])
+    return frame.sort_values("path", ignore_index=True)
 
 
 def _manifest(rows: list[dict], key: bytes) -> pd.DataFrame:

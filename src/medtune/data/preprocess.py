@@ -7,8 +7,7 @@ the training loader memory-maps it back and never decodes DICOM.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -19,10 +18,11 @@ import pandas as pd
 from medtune.choices import CHANNELS, FRAME_POLICIES, WINDOWS
 from medtune.config import ParamSpec, PreprocessCfg, TrainCfg, largest
 from medtune.data.dicom import read_dicom
-from medtune.data.files import bounded_map, pool_context
 from medtune.data.header import RejectedFile
 from medtune.data.pixels import decode_channels
+from medtune.data.pool import supervised_map
 from medtune.errors import ConfigError, DataError
+from medtune.jsonio import atomic_path
 
 INDEX_COLUMNS = ("sample_id", "patient_key", "label", "target", "split", "modality", "manufacturer")
 CHUNK = 16
@@ -94,11 +94,15 @@ def preprocess(
     workers: int = 1,
     channels: int = 1,
     frames: str = "middle",
+    file_timeout_s: float = 0.0,
+    plugins: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Write every sample to out_images, a (N, C, S, S) float32 .npy in [0, 1]; return the index.
 
     Rows are streamed into a memory-mapped file, so memory stays flat whatever N is. Index row i
     describes images[i]; pixel_hash lets the split stage find the same picture in two splits.
+    The array is written to a temp file and renamed into place when complete (never half an images.npy);
+    a decode running past `file_timeout_s` fails the stage with one line instead of hanging it.
     """
     if window not in WINDOWS:
         raise DataError(f"preprocess: window {window!r} is not one of {', '.join(WINDOWS)}")
@@ -110,20 +114,22 @@ def preprocess(
     raw_dir, out_images = Path(raw_dir), Path(out_images)
     out_images.parent.mkdir(parents=True, exist_ok=True)
     tasks = list(zip(samples["path"], samples["frame"].astype(int)))
-    images = np.lib.format.open_memmap(
-        out_images, mode="w+", dtype=np.float32, shape=(len(tasks), channels, image_size, image_size)
-    )
-    hashes = []
-    try:
-        decoded = _decode_all(tasks, raw_dir, image_size, window, percentiles, channels, workers)
-        for row, (image, info) in enumerate(decoded):
-            if image is None:
-                raise DataError(f"{raw_dir / tasks[row][0]}: cannot be decoded ({info}); re-run ingest")
-            images[row] = image
-            hashes.append(info)
-        images.flush()
-    finally:
-        del images  # closes the memory map
+    with atomic_path(out_images) as tmp:
+        images = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.float32, shape=(len(tasks), channels, image_size, image_size)
+        )
+        hashes = []
+        try:
+            decoded = _decode_all(tasks, raw_dir, image_size, window, percentiles, channels, workers,
+                                  file_timeout_s, plugins)
+            for row, (image, info) in enumerate(decoded):
+                if image is None:
+                    raise DataError(f"{raw_dir / tasks[row][0]}: cannot be decoded ({info}); re-run ingest")
+                images[row] = image
+                hashes.append(info)
+            images.flush()
+        finally:
+            del images  # closes the memory map
     index = pd.DataFrame({"row": np.arange(len(tasks))})
     for column in INDEX_COLUMNS:
         if column in samples.columns:
@@ -136,27 +142,26 @@ def preprocess(
 
 def _decode_all(
     tasks: list[tuple[str, int]], raw_dir: Path, image_size: int, window: str,
-    percentiles: tuple[float, float], channels: int, workers: int,
+    percentiles: tuple[float, float], channels: int, workers: int, timeout_s: float = 0.0,
+    plugins: Sequence[str] = (),
 ) -> Iterator[tuple[np.ndarray | None, str]]:
-    """Yield (image, pixel_hash or reason) per task in order, in a process pool when workers > 1."""
-    load = partial(_load_chunk, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
+    """Yield (image, pixel_hash or reason) per task in order, in the supervised pool (data/pool.py)."""
+    load = partial(_load_one, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
                    channels=channels)
-    chunks = (tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK))
-    if workers <= 1:
-        for chunk in chunks:
-            yield from load(chunk)
-        return
-    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        for done in bounded_map(pool, load, chunks, workers * 4):
-            yield from done
+    yield from supervised_map(load, tasks, _failed, workers=workers, timeout_s=timeout_s, chunk=CHUNK,
+                              plugins=plugins)
 
 
-def _load_chunk(
-    tasks: list[tuple[str, int]], raw_dir: Path, size: int, window: str,
-    percentiles: tuple[float, float], channels: int,
-) -> list[tuple[np.ndarray | None, str]]:
-    """Pool entry point (module level so it pickles): one chunk of (path, frame) samples."""
-    return [load_sample(raw_dir / rel, size, window, percentiles, channels, frame) for rel, frame in tasks]
+def _load_one(
+    task: tuple[str, int], raw_dir: Path, size: int, window: str, percentiles: tuple[float, float], channels: int,
+) -> tuple[np.ndarray | None, str]:
+    """Pool entry point (module level so it pickles): one (path, frame) sample."""
+    rel, frame = task
+    return load_sample(raw_dir / rel, size, window, percentiles, channels, frame)
+
+
+def _failed(task: tuple[str, int], reason: str) -> tuple[None, str]:
+    return None, reason
 
 
 def resolve_settings(cfg: PreprocessCfg, train: TrainCfg, space: tuple[ParamSpec, ...], fingerprint: dict) -> dict:

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from medtune.jsonio import atomic_path
+
 
 def _last_conv_activation(net: nn.Module) -> nn.Module:
     """The activation after the last conv + BN of the last block (before its pool): the finest late map."""
@@ -84,6 +86,6 @@ def write_gradcam_grid(net: nn.Module, x: np.ndarray, y: np.ndarray, prob: np.nd
             p = prob[i] if binary else prob[i, pred[i]]
             ax.set_title(f"{'right' if row == 0 else 'wrong'}: {class_names[y[i]]}\n"
                          f"called {class_names[pred[i]]} ({p:.2f})", fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
     return path

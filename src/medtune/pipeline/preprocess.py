@@ -9,8 +9,10 @@ import pandas as pd
 
 from medtune import paths
 from medtune.config import Params, require_path
+from medtune.data.files import resolve_stored_paths
+from medtune.data.phi import load_secret
 from medtune.data.preprocess import preprocess, resolve_settings
-from medtune.jsonio import write_json
+from medtune.jsonio import write_json, write_table
 
 
 def run(params: Params) -> None:
@@ -18,12 +20,15 @@ def run(params: Params) -> None:
     manifest = pd.read_parquet(require_path(str(paths.MANIFEST), "manifest (run ingest first)"))
     fingerprint = json.loads(paths.FINGERPRINT.read_text()) if paths.FINGERPRINT.is_file() else {}
     settings = resolve_settings(params.preprocess, params.train, params.search.space, fingerprint)
+    if params.ingest.hash_paths:  # the manifest holds HMACs of paths: find the files they stand for
+        manifest = manifest.assign(path=resolve_stored_paths(raw_dir, manifest["path"], load_secret()))
     start = time.monotonic()
     paths.PROCESSED.mkdir(parents=True, exist_ok=True)
     index = preprocess(manifest, raw_dir, paths.IMAGES, settings["image_size"], window=settings["window"],
                        percentiles=tuple(settings["percentiles"]), workers=params.ingest.workers,
-                       channels=settings["channels"], frames=settings["frames"])
-    index.to_parquet(paths.INDEX, index=False)
+                       channels=settings["channels"], frames=settings["frames"],
+                       file_timeout_s=params.ingest.file_timeout_s, plugins=params.ingest.decoder_plugins)
+    write_table(index, paths.INDEX)
     write_json(paths.PREPROCESS_SETTINGS, settings)  # what promote stores with the model
     print(f"preprocess: {len(index)} images -> {paths.IMAGES} ({settings['image_size']}px, "
           f"window={settings['window']}, channels={settings['channels']}, frames={settings['frames']}) "

@@ -1,4 +1,8 @@
-"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias."""
+"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias.
+
+Promotes in one project run one at a time (a second waits for the first), so two racing runs never
+decide against the same old champion; locks.py says what that lock cannot cover.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from medtune.data.split import load_valid_splits, split_hash
 from medtune.errors import DataError
 from medtune.evaluate.selection import validate_model
 from medtune.jsonio import read_json
+from medtune.locks import LOCKS, exclusive
 from medtune.models.inference import load_net
 from medtune.tracking.lineage import version_tags
 from medtune.tracking.pyfunc import write_model_files
@@ -20,8 +25,15 @@ from medtune.tracking.registry import register_and_gate
 from medtune.tracking.runs import log_numbers, stage_run
 from medtune.tracking.sweep_log import open_run_client
 
+WAIT_S = 1800.0  # a promote waits this long for another one in the same project to finish
+
 
 def run(params: Params) -> None:
+    with exclusive(LOCKS / "promote.lock", "`medtune promote`", wait_s=WAIT_S):
+        _promote(params)
+
+
+def _promote(params: Params) -> None:
     started = time.perf_counter()
     best = read_json(paths.BEST, "best trial (tune stage)")
     splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here

@@ -12,7 +12,7 @@ from medtune.data.fixed_split import fixed_from_file
 from medtune.data.leakage import hash_image_rows, leakage_problems, leakage_report, near_duplicate_pairs
 from medtune.data.split import make_splits, split_hash, validate_splits, write_splits
 from medtune.errors import DataError
-from medtune.jsonio import write_json
+from medtune.jsonio import write_json, write_table
 
 NEAR_DUPLICATES = paths.LEAKAGE.parent / "near_duplicates.csv"
 
@@ -37,7 +37,7 @@ def run(params: Params) -> None:
     leakage |= {"hash_seconds": round(hash_seconds, 3), "split_hash": split_hash(splits),
                 "strict": cfg.strict, "leaks": len(problems)}
     write_json(paths.LEAKAGE, leakage)
-    table.to_csv(NEAR_DUPLICATES, index=False)
+    write_table(table, NEAR_DUPLICATES)
     counts = {name: len(splits[name]) for name in ("train", "val", "test")}
     print(f"split: method={splits['method']} {counts} hash={split_hash(splits)}; "
           f"leakage: {'; '.join(problems) or 'none found'} (near-duplicate search "

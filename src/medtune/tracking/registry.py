@@ -122,9 +122,15 @@ def decide(new_value: float, new_split: str, champion: Any | None, metric: str, 
 
 def promote(model_name: str, version: str, metric: str, value: float, split_hash: str,
             min_delta: float, mode: str = "max", on_new_split: str = "promote") -> Promotion:
-    """Make `version` the challenger, then the champion if it passes the gate; record every move."""
+    """Make `version` the challenger, then the champion if it passes the gate; record every move.
+
+    The caller holds the project's promote lock (locks.py). Records an interrupted promote left behind
+    are closed first; afterwards the alias is read back, so a move by a process outside the lock (another
+    machine on the same MLflow server) is reported instead of silently recorded as ours.
+    """
     client = MlflowClient()
     champion = alias_version(client, model_name, CHAMPION)
+    close_stale_champions(client, model_name, champion)
     promoted, reason = decide(value, split_hash, champion, metric, min_delta, mode, on_new_split)
     at = _now()
     previous = str(champion.version) if champion else None
@@ -140,9 +146,39 @@ def promote(model_name: str, version: str, metric: str, value: float, split_hash
     client.set_model_version_tag(model_name, version, "medtune.gate", "champion" if promoted else "challenger")
     client.set_model_version_tag(model_name, version, "medtune.promotion", reason)
     _append_history(client, model_name, moves, at, reason)
+    _check_alias(client, model_name, version if promoted else previous)
     return Promotion(model_name, version, promoted, reason, metric, value, split_hash, min_delta, on_new_split,
                      previous, _value(champion, metric) if champion else None,
                      version if promoted or previous is None else previous, at)
+
+
+def close_stale_champions(client: MlflowClient, model_name: str, champion: Any | None) -> list[str]:
+    """Make the version tags agree with the alias: one version recorded as champion, the one it names.
+
+    A promote killed between moving the alias and tagging the versions leaves a replaced champion
+    without `champion_until` (two champions on record) or the new one without `champion_since`.
+    Returns the versions whose record was closed.
+    """
+    current = str(champion.version) if champion is not None else None
+    closed = []
+    for found in client.search_model_versions(f"name='{model_name}'"):
+        tags, number = found.tags, str(found.version)
+        if number != current and "medtune.champion_since" in tags and "medtune.champion_until" not in tags:
+            client.set_model_version_tag(model_name, number, "medtune.champion_until", _now())
+            client.set_model_version_tag(model_name, number, "medtune.replaced_by", current or "")
+            closed.append(number)
+        elif number == current and "medtune.champion_since" not in tags:
+            client.set_model_version_tag(model_name, number, "medtune.champion_since", _now())
+    return closed
+
+
+def _check_alias(client: MlflowClient, model_name: str, expected: str | None) -> None:
+    """Fail with one line when the champion alias is not where this promote left it."""
+    found = _alias_target(client, model_name, CHAMPION)
+    if expected is not None and found != expected:
+        raise MedtuneError(f"registered model '{model_name}': champion moved to v{found} while this promote set "
+                           f"v{expected}; another promote used the same MLflow server at the same time (the "
+                           "project lock covers one machine only): check the alias before using it")
 
 
 def _alias_target(client: MlflowClient, model_name: str, alias: str) -> str | None:
