@@ -27,7 +27,8 @@ class IngestCfg:
     file_timeout_s: float = 60.0     # a decode running longer is killed: the file is rejected decode_timeout
     max_pixels: int = 40_000_000     # Rows x Columns of one frame; more is implausible_size
     max_frames: int = 3000           # NumberOfFrames; more is implausible_size
-    max_file_mb: float = 2048.0      # file size on disk, and pixel bytes a header may claim
+    max_file_mb: float = 1024.0      # file size on disk, inflated size, and pixel bytes a header may claim
+    worker_memory_mb: float = 4096.0  # address-space cap of each decode worker (0: none)
     decoder_plugins: tuple[str, ...] = ()  # modules imported in every decode worker (pydicom decoder plug-ins)
     hash_paths: bool = False         # write each relative path only as its HMAC (PHI in folder names)
 

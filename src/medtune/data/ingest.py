@@ -216,7 +216,8 @@ def ingest(
     tasks = [(f, rel, i in sampled) for i, (f, rel) in enumerate(zip(files, rels))]
     collector, stats = _Collector(label_df.set_index(join_column), label_key), PoolStats()
     read = supervised_map(partial(_read_task, key=key, limits=limits), tasks, _failed, workers=max(1, workers),
-                          timeout_s=limits.timeout_s, chunk=CHUNK, plugins=plugins, stats=stats)
+                          timeout_s=limits.timeout_s, memory_mb=limits.worker_memory_mb, chunk=CHUNK,
+                          plugins=plugins, stats=stats)
     for result in _with_progress(read, len(tasks), progress):
         collector.add(result)
     assert len(files) == len(collector.rows) + len(collector.rejected), "ingest lost track of a file"

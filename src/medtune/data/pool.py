@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import multiprocessing
+import resource
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
+
+from medtune.errors import ConfigError
 
 AHEAD = 4  # chunks dispatched per worker beyond the one being yielded: bounds buffered results
 _PR_SET_PDEATHSIG = 1
@@ -41,10 +47,36 @@ def pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def import_plugins(modules: Sequence[str]) -> None:
-    """Import each module named in `ingest.decoder_plugins` (each may register pydicom decoder plug-ins)."""
-    for name in modules:
-        importlib.import_module(name)
+def import_plugins(plugins: Sequence[str]) -> None:
+    """Import each `ingest.decoder_plugins` entry: a module name, or a .py file (relative to the project).
+
+    A plug-in registers itself on import, e.g. a pydicom decoder for a vendor's private transfer syntax
+    (pydicom.pixels.decoders: get_decoder(uid).add_plugin(...)). A file needs no PYTHONPATH (which the
+    decode workers fix when their server starts); it is imported as module `medtune_plugin_<stem>`.
+    """
+    for entry in plugins:
+        try:
+            _load_file(Path(entry)) if entry.endswith(".py") else importlib.import_module(entry)
+        except Exception as exc:  # noqa: BLE001 - any failure to load is the user's plug-in setting
+            why = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise ConfigError(f"params.yaml: ingest.decoder_plugins: cannot import {entry!r} "
+                              f"({type(exc).__name__}: {why})") from None
+
+
+def _load_file(path: Path) -> None:
+    name = f"medtune_plugin_{path.stem}"
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path.resolve())
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running it: the plug-in registers itself under this name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
 
 
 @dataclass
@@ -54,9 +86,11 @@ class PoolStats:
     timeouts: int = 0    # files whose decode ran past the timeout (worker killed and replaced)
     crashes: int = 0     # files whose worker died under them (segfault, OOM kill)
     unexpected: int = 0  # exceptions the task function did not classify (a bug to report)
+    memory: int = 0      # files whose decode hit the worker's memory cap (MemoryError)
 
     def as_dict(self) -> dict[str, int]:
-        return {"decode_timeout": self.timeouts, "decode_crash": self.crashes, "unexpected_error": self.unexpected}
+        return {"decode_timeout": self.timeouts, "decode_crash": self.crashes, "memory_cap": self.memory,
+                "unexpected_error": self.unexpected}
 
 
 @dataclass
@@ -76,12 +110,16 @@ class _Worker:
 
 def supervised_map(
     fn: Callable[[Any], Any], items: Iterable, on_fail: Callable[[Any, str], Any], *, workers: int = 1,
-    timeout_s: float = 0.0, chunk: int = 32, plugins: Sequence[str] = (), stats: PoolStats | None = None,
+    timeout_s: float = 0.0, memory_mb: float = 0.0, chunk: int = 32, plugins: Sequence[str] = (),
+    stats: PoolStats | None = None,
 ) -> Iterator[Any]:
     """Yield fn(item) for every item in order, or on_fail(item, reason) for an item that failed.
 
     `fn` must be picklable (a module-level function or a partial of one). With one worker and no
     timeout it runs in this process (no protection from hangs or crashes: the fastest path for tests).
+    `plugins` are imported in each worker only (in this process too when it decodes here); one that
+    cannot load raises ConfigError. `memory_mb` caps each worker's address space (RLIMIT_AS): an
+    allocation past it raises MemoryError there, and the file is failed `implausible_size`.
     """
     stats = stats if stats is not None else PoolStats()
     if workers <= 1 and timeout_s <= 0:
@@ -89,7 +127,7 @@ def supervised_map(
         for item in items:
             yield _call(fn, item, on_fail, stats)
         return
-    pool = _Supervisor(fn, on_fail, max(1, workers), timeout_s, tuple(plugins), stats)
+    pool = _Supervisor(fn, on_fail, max(1, workers), timeout_s, memory_mb, tuple(plugins), stats)
     try:
         yield from pool.run(items, chunk)
     finally:
@@ -107,9 +145,10 @@ def _call(fn: Callable[[Any], Any], item: Any, on_fail: Callable[[Any, str], Any
 class _Supervisor:
     """Worker processes, the queue of chunks and the results waiting to be yielded in order."""
 
-    def __init__(self, fn: Callable, on_fail: Callable, workers: int, timeout_s: float,
+    def __init__(self, fn: Callable, on_fail: Callable, workers: int, timeout_s: float, memory_mb: float,
                  plugins: tuple[str, ...], stats: PoolStats) -> None:
         self.fn, self.on_fail, self.timeout_s, self.plugins, self.stats = fn, on_fail, timeout_s, plugins, stats
+        self.memory_mb = memory_mb
         self.context = pool_context()
         self.workers = [self._start() for _ in range(workers)]
         self.queue: deque[_Job] = deque()
@@ -117,7 +156,7 @@ class _Supervisor:
 
     def _start(self) -> _Worker:
         parent, child = self.context.Pipe(duplex=True)
-        proc = self.context.Process(target=_worker_main, args=(child, self.plugins), daemon=True)
+        proc = self.context.Process(target=_worker_main, args=(child, self.plugins, self.memory_mb), daemon=True)
         proc.start()
         child.close()
         return _Worker(proc, parent)
@@ -153,6 +192,8 @@ class _Supervisor:
     def _wait(self) -> None:
         """Block until a worker reports, dies or overstays its timeout; handle whatever happened."""
         busy = [w for w in self.workers if w.job is not None]
+        if not busy:  # results were just yielded: room to dispatch more
+            return
         timeout = None
         if self.timeout_s > 0:
             timeout = max(0.0, min(w.since for w in busy) + self.timeout_s - time.monotonic())
@@ -175,10 +216,15 @@ class _Supervisor:
                 status, value = worker.conn.recv()
             except (EOFError, OSError):
                 return
+            if status == "fatal":  # the worker could not load a plug-in: every file would fail the same way
+                raise ConfigError(value)
             job = worker.job
             item = job.items[len(job.done)]
             if status == "ok":
                 job.done.append(value)
+            elif status == "memory":
+                self.stats.memory += 1
+                job.done.append(self.on_fail(item, "implausible_size"))
             else:
                 self.stats.unexpected += 1
                 job.done.append(self.on_fail(item, "decode_error"))
@@ -225,10 +271,17 @@ def _stop(worker: _Worker, kill: bool) -> None:
     worker.conn.close()
 
 
-def _worker_main(conn: Connection, plugins: tuple[str, ...]) -> None:
-    """Worker loop: receive (fn, items), send ('ok', result) or ('error', type name) per item."""
+def _worker_main(conn: Connection, plugins: tuple[str, ...], memory_mb: float) -> None:
+    """Worker loop: receive (fn, items), send ('ok', result), ('memory', '') or ('error', type name) per item."""
     _die_with_parent()
-    import_plugins(plugins)
+    if memory_mb > 0:
+        cap = int(memory_mb * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        import_plugins(plugins)
+    except ConfigError as exc:
+        conn.send(("fatal", str(exc)))
+        return
     while True:
         try:
             task = conn.recv()
@@ -240,6 +293,8 @@ def _worker_main(conn: Connection, plugins: tuple[str, ...]) -> None:
         for item in items:
             try:
                 message = ("ok", fn(item))
+            except MemoryError:  # past the cap: the allocation failed, the worker lives on
+                message = ("memory", "")
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which rejects the file
                 message = ("error", type(exc).__name__)
             conn.send(message)

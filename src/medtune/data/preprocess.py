@@ -19,6 +19,7 @@ from medtune.choices import CHANNELS, FRAME_POLICIES, WINDOWS
 from medtune.config import ParamSpec, PreprocessCfg, TrainCfg, largest
 from medtune.data.dicom import read_dicom
 from medtune.data.header import RejectedFile
+from medtune.data.limits import FileLimits
 from medtune.data.pixels import decode_channels
 from medtune.data.pool import supervised_map
 from medtune.errors import ConfigError, DataError
@@ -94,7 +95,7 @@ def preprocess(
     workers: int = 1,
     channels: int = 1,
     frames: str = "middle",
-    file_timeout_s: float = 0.0,
+    limits: FileLimits = FileLimits(),
     plugins: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Write every sample to out_images, a (N, C, S, S) float32 .npy in [0, 1]; return the index.
@@ -102,7 +103,7 @@ def preprocess(
     Rows are streamed into a memory-mapped file, so memory stays flat whatever N is. Index row i
     describes images[i]; pixel_hash lets the split stage find the same picture in two splits.
     The array is written to a temp file and renamed into place when complete (never half an images.npy);
-    a decode running past `file_timeout_s` fails the stage with one line instead of hanging it.
+    a decode running past `limits.timeout_s` fails the stage with one line instead of hanging it.
     """
     if window not in WINDOWS:
         raise DataError(f"preprocess: window {window!r} is not one of {', '.join(WINDOWS)}")
@@ -121,7 +122,7 @@ def preprocess(
         hashes = []
         try:
             decoded = _decode_all(tasks, raw_dir, image_size, window, percentiles, channels, workers,
-                                  file_timeout_s, plugins)
+                                  limits, plugins)
             for row, (image, info) in enumerate(decoded):
                 if image is None:
                     raise DataError(f"{raw_dir / tasks[row][0]}: cannot be decoded ({info}); re-run ingest")
@@ -142,14 +143,14 @@ def preprocess(
 
 def _decode_all(
     tasks: list[tuple[str, int]], raw_dir: Path, image_size: int, window: str,
-    percentiles: tuple[float, float], channels: int, workers: int, timeout_s: float = 0.0,
+    percentiles: tuple[float, float], channels: int, workers: int, limits: FileLimits = FileLimits(),
     plugins: Sequence[str] = (),
 ) -> Iterator[tuple[np.ndarray | None, str]]:
     """Yield (image, pixel_hash or reason) per task in order, in the supervised pool (data/pool.py)."""
     load = partial(_load_one, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
                    channels=channels)
-    yield from supervised_map(load, tasks, _failed, workers=workers, timeout_s=timeout_s, chunk=CHUNK,
-                              plugins=plugins)
+    yield from supervised_map(load, tasks, _failed, workers=workers, timeout_s=limits.timeout_s,
+                              memory_mb=limits.worker_memory_mb, chunk=CHUNK, plugins=plugins)
 
 
 def _load_one(

@@ -26,10 +26,9 @@ def run(params: Params) -> None:
             last = now
             print(f"ingest: {done}/{total} files ({done / max(now - start, 1e-9):.0f} files/s)", flush=True)
 
-    limits = FileLimits(cfg.max_pixels, cfg.max_frames, cfg.max_file_mb, cfg.file_timeout_s)
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
                     label_column=cfg.label_column, workers=cfg.workers, progress=progress,
-                    label_key=cfg.label_key, key_column=cfg.key_column, limits=limits,
+                    label_key=cfg.label_key, key_column=cfg.key_column, limits=FileLimits.from_cfg(cfg),
                     plugins=cfg.decoder_plugins, hash_paths=cfg.hash_paths)
     write_table(result.manifest, paths.MANIFEST)
     write_table(result.rejected, paths.REJECTED)

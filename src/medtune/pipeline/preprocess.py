@@ -10,6 +10,7 @@ import pandas as pd
 from medtune import paths
 from medtune.config import Params, require_path
 from medtune.data.files import resolve_stored_paths
+from medtune.data.limits import FileLimits
 from medtune.data.phi import load_secret
 from medtune.data.preprocess import preprocess, resolve_settings
 from medtune.jsonio import write_json, write_table
@@ -27,7 +28,7 @@ def run(params: Params) -> None:
     index = preprocess(manifest, raw_dir, paths.IMAGES, settings["image_size"], window=settings["window"],
                        percentiles=tuple(settings["percentiles"]), workers=params.ingest.workers,
                        channels=settings["channels"], frames=settings["frames"],
-                       file_timeout_s=params.ingest.file_timeout_s, plugins=params.ingest.decoder_plugins)
+                       limits=FileLimits.from_cfg(params.ingest), plugins=params.ingest.decoder_plugins)
     write_table(index, paths.INDEX)
     write_json(paths.PREPROCESS_SETTINGS, settings)  # what promote stores with the model
     print(f"preprocess: {len(index)} images -> {paths.IMAGES} ({settings['image_size']}px, "
