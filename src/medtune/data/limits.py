@@ -28,7 +28,7 @@ from medtune.data.header import RejectedFile, as_int, quiet, safe_get
 _BITS = {"PixelData": (1, 8, 16, 32), "FloatPixelData": (32,), "DoubleFloatPixelData": (64,)}
 _MB = 1024 * 1024
 _DEFLATED = b"1.2.840.10008.1.2.1.99"
-_INFLATE_STEP = 16 * _MB  # inflate in steps this size, so measuring a bomb never allocates it
+_INFLATE_STEP = _MB  # inflate in steps this size, so measuring a bomb never allocates it
 # JPEG start-of-frame markers (SOF0-15 but DHT, JPG, DAC) and JPEG-LS SOF55: height and width follow.
 _JPEG_SOF = {*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC} | {0xF7}
 
@@ -78,7 +78,7 @@ def _inflated_size(path: Path, head: bytes, cap: float) -> int:
         handle.seek(start)
         pending = handle.read(_INFLATE_STEP)
         try:
-            while pending and total <= cap:
+            while pending and total <= cap and not inflater.eof:  # bytes after the stream's end: padding
                 total += len(inflater.decompress(pending, _INFLATE_STEP))
                 pending = inflater.unconsumed_tail or handle.read(_INFLATE_STEP)
         except zlib.error:
