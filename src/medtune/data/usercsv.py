@@ -68,13 +68,14 @@ def _decode(path: Path) -> str:
 
 
 def _delimiter(text: str, required: list[str]) -> str:
-    """The delimiter under which the header names every required column; ',' when none does."""
+    """The delimiter under which the header names every required column; failing that, the one that
+    splits the header into most columns (so a missing-column error lists real column names)."""
     first = next((line for line in text.splitlines() if line.strip()), "")
-    for delimiter in DELIMITERS:
-        header = next(csv.reader([first], delimiter=delimiter), [])
-        if set(required) <= {cell.strip() for cell in header}:
+    headers = {d: {cell.strip() for cell in next(csv.reader([first], delimiter=d), [])} for d in DELIMITERS}
+    for delimiter, header in headers.items():
+        if set(required) <= header:
             return delimiter
-    return ","
+    return max(DELIMITERS, key=lambda d: len(headers[d]))
 
 
 def _fit(record: list[str], width: int, path: Path, line: int) -> list[str]:
