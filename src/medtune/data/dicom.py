@@ -150,7 +150,8 @@ def _sop_class_name(ds: Dataset) -> str:
     uid = safe_get(ds, "SOPClassUID", "") or safe_get(ds.file_meta, "MediaStorageSOPClassUID", "")
     if not uid:
         return ""
-    name = UID(str(uid)).name
+    with quiet():  # UID() warns about a malformed value and quotes it: in a damaged file, other elements too
+        name = UID(str(uid)).name
     return "unknown" if name == str(uid) else name
 
 
@@ -178,7 +179,8 @@ def header_fields(ds: Dataset) -> dict[str, object]:
 def _transfer_syntax_name(ds: Dataset) -> str:
     """The transfer syntax's name (a standard UID, never identifying); '' when absent or private."""
     uid = str(safe_get(ds.file_meta, "TransferSyntaxUID", "") or "")
-    name = UID(uid).name if uid else ""
+    with quiet():
+        name = UID(uid).name if uid else ""
     return name if name != uid else "unknown"
 
 
