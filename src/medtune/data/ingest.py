@@ -20,7 +20,7 @@ import pandas as pd
 from medtune.data.dicom import READ_REJECT_REASONS, check_image, header_fields, parse_dicom
 from medtune.data.files import scan_files, stored_path
 from medtune.data.fingerprint import build_fingerprint
-from medtune.data.header import RejectedFile, safe_get
+from medtune.data.header import RejectedFile, safe_str
 from medtune.data.labels import read_labels
 from medtune.data.limits import FileLimits, check_file_size, check_size
 from medtune.data.phi import hash_id
@@ -104,7 +104,7 @@ def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False,
 def _hash_identifiers(ds: object, rel: str, key: bytes, result: FileResult) -> None:
     """Fill the HMACs of SOPInstanceUID, PatientID and StudyInstanceUID; the raw values are dropped here."""
     instance_uid, patient_id, study_uid = (
-        str(safe_get(ds, keyword, "")).strip() for keyword in ("SOPInstanceUID", "PatientID", "StudyInstanceUID"))
+        safe_str(ds, keyword) for keyword in ("SOPInstanceUID", "PatientID", "StudyInstanceUID"))
     # No PatientID: files in one folder usually come from one patient or study, so the folder is the
     # conservative grouping (it can only merge patients, never let one patient straddle two splits).
     folder = f"folder:{Path(rel).parent.as_posix()}"

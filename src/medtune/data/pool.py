@@ -17,11 +17,13 @@ from __future__ import annotations
 import ctypes
 import importlib
 import importlib.util
+import logging
 import multiprocessing
 import resource
 import signal
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -274,6 +276,10 @@ def _stop(worker: _Worker, kill: bool) -> None:
 def _worker_main(conn: Connection, plugins: tuple[str, ...], memory_mb: float) -> None:
     """Worker loop: receive (fn, items), send ('ok', result), ('memory', '') or ('error', type name) per item."""
     _die_with_parent()
+    # Workers only read files: a warning or log record here comes from a library describing a file's
+    # content, and may quote it (PHI). The readers silence them per call (header.quiet); this is the net.
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)
     if memory_mb > 0:
         cap = int(memory_mb * 1024 * 1024)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
