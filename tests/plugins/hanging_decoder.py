@@ -10,7 +10,9 @@ other frame it declines (raises), and pydicom falls through to its own RLE decod
 from __future__ import annotations
 
 import ctypes
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from pydicom.pixels.decoders.base import get_decoder
@@ -19,6 +21,7 @@ from pydicom.uid import RLELossless
 HANG_ROWS = 77
 CRASH_ROWS = 79
 LABEL = "medtune-test-hang"
+MARKER_ENV = "MEDTUNE_TEST_HANG_MARKER"
 DECODER_DEPENDENCIES = {RLELossless: ()}
 # pydicom's own RLE plug-ins, re-added after this one so they still decode every other file.
 _BUILTIN = {"pylibjpeg": ("pydicom.pixels.decoders.pylibjpeg", "_decode_frame"),
@@ -31,6 +34,8 @@ def is_available(uid: str) -> bool:
 
 def decode_frame(src: bytes, runner: Any) -> bytearray:
     if runner.rows == HANG_ROWS:
+        if os.environ.get(MARKER_ENV):  # tests learn that the hang has begun (and in which process)
+            Path(os.environ[MARKER_ENV]).write_text(str(os.getpid()))
         while True:  # a decoder stuck in a loop: only a SIGKILL ends it
             time.sleep(0.5)
     if runner.rows == CRASH_ROWS:

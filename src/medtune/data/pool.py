@@ -14,11 +14,14 @@ every item yields exactly one result, in input order.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import importlib.util
 import logging
 import multiprocessing
+import multiprocessing.forkserver
+import os
 import resource
 import signal
 import sys
@@ -308,8 +311,17 @@ def _worker_main(conn: Connection, plugins: tuple[str, ...], memory_mb: float) -
 
 def _die_with_parent() -> None:
     """SIGKILL this worker when its parent (the forkserver) exits, so a hung decode never outlives a stage
-    that was killed (the forkserver exits when the stage process does)."""
+    that was killed: the forkserver exits once the stage process is gone, as the kernel then closes the
+    last write end of the pipe it watches. Every forkserver child inherits a copy of that write end
+    (to start processes of its own, which workers never do); it is closed here, or a hung worker would
+    keep the forkserver, and so itself, alive forever."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: workers still exit when their pipe closes
         pass
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    alive_fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(alive_fd, int):
+        with contextlib.suppress(OSError):
+            os.close(alive_fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
