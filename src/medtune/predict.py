@@ -20,6 +20,7 @@ import pandas as pd
 
 from medtune.config import BaseCfg, RegistryCfg, load_params
 from medtune.data.dicom import RejectedFile, identifiers, read_dicom
+from medtune.data.limits import FileLimits, check_file_size, check_size
 from medtune.data.phi import hash_id
 from medtune.data.pixels import decode_channels
 from medtune.data.preprocess import resize
@@ -27,6 +28,7 @@ from medtune.errors import MedtuneError
 from medtune.tracking.registry import CHAMPION, LoadedModel
 
 OK, REJECTED = "ok", "rejected"
+LIMITS = FileLimits()  # ingest's default size limits (implausible_size); predict decodes in this process
 BATCH = 256
 
 
@@ -59,7 +61,9 @@ def prepare(path: Path, preprocess: dict[str, Any], key: bytes) -> tuple[np.ndar
     Multi-frame files are scored on their middle frame."""
     row = {"path": str(path), "instance_key": "", "status": OK, "reason": ""}
     try:
+        check_file_size(path, LIMITS)
         ds = read_dicom(path)
+        check_size(ds, LIMITS)  # a header bomb is refused before the decoder allocates it
         uid, _patient = identifiers(ds)  # hashed at once; the raw values go no further
         row["instance_key"] = hash_id(uid, key) if uid else ""
         # The same decode and resize as the preprocess stage: (C, S, S) float32 in [0, 1].

@@ -156,13 +156,13 @@ def test_sigkill_during_each_stage_then_repro_ends_as_an_uninterrupted_run(proje
     # Registry: one champion on record, the one the alias names; scored once, and MLflow knows it.
     client = MlflowClient(f"sqlite:///{killed / 'mlruns.db'}")
     champion = client.get_model_version_by_alias(MODEL, "champion")
-    on_record = [v.version for v in client.search_model_versions(f"name='{MODEL}'")
+    on_record = [str(v.version) for v in client.search_model_versions(f"name='{MODEL}'")
                  if "medtune.champion_since" in v.tags and "medtune.champion_until" not in v.tags]
-    assert on_record == [champion.version]
+    assert on_record == [str(champion.version)]
     assert int(champion.version) == metrics[killed]["model_version"]
     entries = json.loads((killed / "reports/test/ledger.json").read_text())["entries"]
     scored = [(e["model_version"], e["split_hash"]) for e in entries]
-    assert scored == [(champion.version, metrics[killed]["split_hash"])]
+    assert scored == [(str(champion.version), metrics[killed]["split_hash"])]
     assert f"medtune.test_scored.{metrics[killed]['split_hash']}" in champion.tags
     # No temp file survives the last run, and DVC reports nothing left to do.
     assert not temp_files(killed)

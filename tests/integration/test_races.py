@@ -43,15 +43,15 @@ def test_racing_promotes_and_tests(project: Path) -> None:
     champion = client.get_model_version_by_alias(MODEL, "champion")
     versions = client.search_model_versions(f"name='{MODEL}'")
     assert sorted(int(v.version) for v in versions) == [1, 2, 3]
-    on_record = [v.version for v in versions
+    on_record = [str(v.version) for v in versions
                  if "medtune.champion_since" in v.tags and "medtune.champion_until" not in v.tags]
-    assert on_record == [champion.version]
+    assert on_record == [str(champion.version)]
     # Each champion move starts where the previous one ended: the second promote gated against the first's
     # result, not against the champion both saw when they started.
     moves = [m for m in alias_history(client, MODEL) if m["alias"] == "champion"]
     assert [m["from"] for m in moves[1:]] == [m["version"] for m in moves[:-1]]
-    assert moves[-1]["version"] == champion.version
-    assert json.loads((project / "reports/promotion.json").read_text())["champion"] == champion.version
+    assert moves[-1]["version"] == str(champion.version)
+    assert json.loads((project / "reports/promotion.json").read_text())["champion"] == str(champion.version)
 
     # While another `medtune test` holds the project's lock, a second one refuses at once, with one line.
     with exclusive(project / LOCKS / "test.lock", "`medtune test`"):
@@ -67,7 +67,7 @@ def test_racing_promotes_and_tests(project: Path) -> None:
     assert len(loser.stderr.strip().splitlines()) == 1 and loser.stderr.startswith("error: ")
     assert "already running" in loser.stderr or "already scored" in loser.stderr
     entries = json.loads((project / "reports/test/ledger.json").read_text())["entries"]
-    assert [e["model_version"] for e in entries] == [champion.version]
+    assert [e["model_version"] for e in entries] == [str(champion.version)]
     experiment = client.get_experiment_by_name("medtune")
     test_runs = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'test'")
     assert len(test_runs) == 1
