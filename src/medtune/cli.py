@@ -134,14 +134,14 @@ def predict(inputs: list[Path] = typer.Argument(..., help="DICOM files and/or fo
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from medtune.data.phi import load_secret
+    from medtune.jsonio import write_table
     from medtune.predict import default_target, predict_files, summary
-    from medtune.tracking.registry import load_registered
+    from medtune.tracking.loading import load_registered
 
     default_uri, default_model = default_target(params)
     loaded = load_registered(model or default_model, tracking_uri or default_uri)
     frame = predict_files(inputs, loaded, load_secret())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write_table(frame, out)
     print(summary(frame, out))
 
 

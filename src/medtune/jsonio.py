@@ -1,14 +1,16 @@
-"""JSON reports: stable key order, a trailing newline, and all-or-nothing writes.
+"""Stage outputs on disk: JSON reports with stable key order, and all-or-nothing writes of every file.
 
-Every JSON file the pipeline writes goes through `write_json`: it writes a sibling temp file, fsyncs
-it and renames it over the target, so a killed stage leaves the old file or the new one, never half
-of one that a later stage would read as complete.
+Every file a stage writes (JSON, parquet, CSV, PNG, .npy) goes through `atomic_path`: the writer fills a
+sibling temp file, which is fsynced and renamed over the target, so a killed stage leaves the old file
+or the new one, never half of one that a later stage would read as complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +31,79 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Replace `path` with `text` in one step (temp file, fsync, rename)."""
+def temp_path(path: Path) -> Path:
+    """The sibling temp file a writer fills before it is renamed to `path` (the suffix is kept for writers
+    that infer the format from it, such as matplotlib)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path to write `path` through; on success fsync it and rename it over `path`.
+
+    On an exception the temp file is removed and `path` is untouched. Temp files left by a killed
+    writer (its pid is gone) are removed first, so they never pile up inside a DVC-tracked folder.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    _remove_stale_temps(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Replace `path` with `text` in one step (temp file, fsync, rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_table(frame: Any, path: Path) -> Path:
+    """Write a pandas DataFrame as .parquet or .csv (by suffix, no index column), all or nothing."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            raise ValueError(f"{path}: write_table writes .parquet or .csv")
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable: a crash right after must not bring back the old directory entry."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files of `path` whose writing process no longer exists."""
+    for stale in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
+        pid = stale.name[len(path.stem) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def write_json(path: Path, obj: Any, sort_keys: bool = True) -> Path:

@@ -20,13 +20,16 @@ import pandas as pd
 
 from medtune.config import BaseCfg, RegistryCfg, load_params
 from medtune.data.dicom import RejectedFile, identifiers, read_dicom
+from medtune.data.limits import FileLimits, check_file_size, check_size
 from medtune.data.phi import hash_id
 from medtune.data.preprocess import decode_sample
 from medtune.data.store import quantize
 from medtune.errors import MedtuneError
-from medtune.tracking.registry import CHAMPION, LoadedModel
+from medtune.tracking.loading import LoadedModel
+from medtune.tracking.registry import CHAMPION
 
 OK, REJECTED = "ok", "rejected"
+LIMITS = FileLimits()  # ingest's default size limits (implausible_size); predict decodes in this process
 BATCH = 256
 
 
@@ -62,7 +65,9 @@ def prepare(path: Path, preprocess: dict[str, Any], key: bytes) -> tuple[np.ndar
     size, window, percentiles = int(preprocess["image_size"]), preprocess["window"], tuple(preprocess["percentiles"])
     channels, mode, bits = int(preprocess["channels"]), preprocess["resize"], int(preprocess["bits"])
     try:
+        check_file_size(path, LIMITS)
         ds = read_dicom(path)
+        check_size(ds, LIMITS)  # a header bomb is refused before the decoder allocates it
         uid, _patient = identifiers(ds)  # hashed at once; the raw values go no further
         row["instance_key"] = hash_id(uid, key) if uid else ""
         # The decode chain and store round trip of the preprocess stage: exactly the pixels training saw.

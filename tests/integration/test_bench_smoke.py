@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("script, result, keys", [
     ("bench.overhead", "overhead-smoke.json", {"ratio_trial_vs_fit", "ratio_sweep_wall_vs_fit", "machine"}),
     ("bench.hpo", "hpo-smoke.json", {"compute_ratio", "auroc_gap", "results", "machine"}),
+    ("bench.fuzz", "fuzz-smoke.json", {"files", "crashes", "hangs", "rejected_by_reason", "peak_rss_tree_mb",
+                                       "wall_s", "machine"}),
 ])
 def test_bench_smoke(tmp_path: Path, script: str, result: str, keys: set[str]) -> None:
     proc = run([sys.executable, "-m", script, "--smoke-test", "--results", str(tmp_path)], ROOT)
-    assert "x fit" in proc.stdout or "TPE+ASHA vs random" in proc.stdout
+    assert "x fit" in proc.stdout or "TPE+ASHA vs random" in proc.stdout or "crashes / hangs" in proc.stdout
     written = json.loads((tmp_path / result).read_text())
     assert keys <= set(written)

@@ -27,8 +27,9 @@ from tests.integration.mlflow_server import free_port
 from medtune.data.sample import write_synthetic
 from medtune.models.nets import NetSpec, build_net
 from medtune.predict import predict_files
+from medtune.tracking.loading import load_registered
 from medtune.tracking.pyfunc import predictions_frame, write_model_files
-from medtune.tracking.registry import load_registered, log_and_register, promote
+from medtune.tracking.registry import log_and_register, promote
 from medtune.tracking.sweep_log import ensure_experiment
 
 NAME = "medtune-classifier"

@@ -35,6 +35,13 @@ def test_real_params_yaml_loads_with_all_seven_searched_hyperparameters() -> Non
     ({"search.space": {"colour": {"choices": [1]}}}, "search.space.colour: not a train parameter"),
     ({"search.space": {"depth": {"low": 1.5, "high": 3}}}, "search.space.depth: integer parameter"),
     ({"search.space": {"depth": {"low": 2, "high": 9}}}, "search.space.depth: 9 must be in 1..6"),
+    ({"ingest.file_timeout_s": -1}, "params.yaml: ingest.file_timeout_s: -1.0 must be >= 0 (0: no timeout)"),
+    ({"ingest.max_pixels": 0}, "params.yaml: ingest.max_pixels: 0 must be >= 1"),
+    ({"ingest.max_frames": 0}, "params.yaml: ingest.max_frames: 0 must be >= 1"),
+    ({"ingest.max_file_mb": 0}, "params.yaml: ingest.max_file_mb: 0.0 must be > 0"),
+    ({"ingest.worker_memory_mb": 100}, "params.yaml: ingest.worker_memory_mb: 100.0 must be >= 1024"),
+    ({"ingest.decoder_plugins": ["not a module"]}, "params.yaml: ingest.decoder_plugins: ('not a module',) must be"),
+    ({"ingest.hash_paths": "yes"}, "params.yaml: ingest.hash_paths: expected true/false, got 'yes'"),
 ])
 def test_bad_values_give_one_line_naming_the_key(override: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:

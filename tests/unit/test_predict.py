@@ -20,7 +20,8 @@ from medtune.data.sample import write_dicom
 from medtune.errors import MedtuneError
 from medtune.models.nets import NetSpec
 from medtune.predict import REJECTED, predict_files
-from medtune.tracking.registry import load_registered, promote
+from medtune.tracking.loading import load_registered
+from medtune.tracking.registry import promote
 
 NAME = "predict-model"
 PREPROCESS = {"image_size": 16, "window": "header", "percentiles": [0.5, 99.5], "channels": 1, "frames": "middle",
@@ -40,23 +41,27 @@ def registry(tmp_path: Path) -> str:
 
 @pytest.fixture
 def folder(tiny_cohort: tuple[Path, Path]) -> Path:
-    """The tiny cohort plus three unusable files: truncated DICOM, a text file, a DICOM without pixels."""
+    """The tiny cohort plus four unusable files: truncated DICOM, a text file, a DICOM without pixels, and a
+    4 kB file whose header claims 65535 x 65535 pixels."""
     raw, _ = tiny_cohort
     good = raw / "p000/img0.dcm"
     (raw / "bad").mkdir()
     (raw / "bad/truncated.dcm").write_bytes(good.read_bytes()[:-100])
     (raw / "bad/notes.txt").write_text("not an image\n")
     write_dicom(raw / "bad/nopixels.dcm", np.zeros((4, 4), np.uint16), "P1", "Acme", extra={"PixelData": None})
+    bomb = {"Rows": 65535, "Columns": 65535}
+    write_dicom(raw / "bad/bomb.dcm", np.zeros((4, 4), np.uint16), "P1", "Acme", extra=bomb)
     return raw
 
 
 def test_folder_with_bad_files_gives_one_row_each(registry: str, folder: Path, hmac_key: bytes) -> None:
     loaded = load_registered(f"models:/{NAME}@champion", registry)
     frame = predict_files([folder], loaded, hmac_key, batch=7)  # several batches, rejects in between
-    assert len(frame) == 23
+    assert len(frame) == 24
     bad = frame[frame["status"] == REJECTED].set_index("path")["reason"].to_dict()
     assert bad == {str(folder / "bad/truncated.dcm"): "truncated_pixel_data",
-                   str(folder / "bad/notes.txt"): "not_dicom", str(folder / "bad/nopixels.dcm"): "no_pixel_data"}
+                   str(folder / "bad/notes.txt"): "not_dicom", str(folder / "bad/nopixels.dcm"): "no_pixel_data",
+                   str(folder / "bad/bomb.dcm"): "implausible_size"}
     assert frame.loc[frame["status"] == REJECTED, "prob_normal"].isna().all()
     ok = frame[frame["status"] == "ok"].set_index("path")
     assert len(ok) == 20 and np.allclose(ok["prob_abnormal"] + ok["prob_normal"], 1.0)

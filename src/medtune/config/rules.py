@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 from medtune.choices import (
@@ -28,6 +29,8 @@ from medtune.choices import (
 from medtune.config.sections import Params
 from medtune.config.space import min_image_size
 from medtune.errors import ConfigError
+
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def coerce(value: Any, default: Any, where: str) -> Any:
@@ -124,6 +127,14 @@ def validate(p: Params, source: str) -> None:
         (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
         (p.ingest.positive_label is None or isinstance(p.ingest.positive_label, str) and p.ingest.positive_label != "",
          "ingest.positive_label", "must be one of the two labels (quote yes/no/true/false: 'yes') or null"),
+        (p.ingest.file_timeout_s >= 0, "ingest.file_timeout_s", "must be >= 0 (0: no timeout)"),
+        (p.ingest.max_pixels >= 1, "ingest.max_pixels", "must be >= 1 (Rows x Columns of one frame)"),
+        (p.ingest.max_frames >= 1, "ingest.max_frames", "must be >= 1"),
+        (p.ingest.max_file_mb > 0, "ingest.max_file_mb", "must be > 0"),
+        (p.ingest.worker_memory_mb == 0 or p.ingest.worker_memory_mb >= 1024, "ingest.worker_memory_mb",
+         "must be >= 1024 (a decode worker's libraries alone map ~700 MB) or 0 (no cap)"),
+        (all(isinstance(m, str) and (m.endswith(".py") or _MODULE.fullmatch(m)) for m in p.ingest.decoder_plugins),
+         "ingest.decoder_plugins", "must be a list of module names or .py files (e.g. [plugins/decoders.py])"),
         (p.search.num_samples >= 1, "search.num_samples", "must be >= 1"),
         (p.search.max_concurrent_trials >= 1, "search.max_concurrent_trials", "must be >= 1"),
         (p.search.mode in ("auto", *MODES), "search.mode", "must be auto, max or min"),

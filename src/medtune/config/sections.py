@@ -23,11 +23,17 @@ class IngestCfg:
     label_column: str | tuple[str, ...] = "label"  # one column, or a list of 0/1 columns (multilabel)
     task: str = "auto"                # auto | binary | multiclass | multilabel | regression
     uncertain: str = "ignore"         # multilabel -1 cells: ignore (masked) | zero | one
-    positive_label: str | None = None  # binary: the positive class (default: the second in sort order)
     workers: int = 2
     label_key: str = "path"
     key_column: str = ""
     positive_label: str | None = None  # the class that is target 1; null: inferred when obvious (normal/...)
+    file_timeout_s: float = 60.0     # a decode running longer is killed: the file is rejected decode_timeout
+    max_pixels: int = 40_000_000     # Rows x Columns of one frame; more is implausible_size
+    max_frames: int = 3000           # NumberOfFrames; more is implausible_size
+    max_file_mb: float = 1024.0      # file size on disk, inflated size, and pixel bytes a header may claim
+    worker_memory_mb: float = 4096.0  # address-space cap of each decode worker (0: none)
+    decoder_plugins: tuple[str, ...] = ()  # modules imported in every decode worker (pydicom decoder plug-ins)
+    hash_paths: bool = False         # write each relative path only as its HMAC (PHI in folder names)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from medtune.data.header import READ_REJECT_REASONS, RejectedFile, as_int, quiet, safe_get
+from medtune.data.header import READ_REJECT_REASONS, RejectedFile, as_int, quiet, safe_get, safe_str
 
 __all__ = ["ALLOWED_FIELDS", "READ_REJECT_REASONS", "RejectedFile", "check_image", "header_fields",
            "identifiers", "parse_dicom", "read_dicom"]
@@ -132,7 +132,7 @@ def _bare_start(head: bytes) -> int | None:
 
 def _is_non_image(ds: Dataset) -> bool:
     """True for SR, RT plans/structures, segmentations, waveforms and other non-image objects."""
-    modality = str(safe_get(ds, "Modality", "")).strip().upper()
+    modality = safe_str(ds, "Modality").upper()
     if modality in NON_IMAGE_MODALITIES:
         return True
     sop_name = _sop_class_name(ds)
@@ -141,17 +141,17 @@ def _is_non_image(ds: Dataset) -> bool:
 
 def identifiers(ds: Dataset) -> tuple[str, str]:
     """(SOPInstanceUID, PatientID) as raw strings, for the caller to hash at once and then drop."""
-    uid = str(safe_get(ds, "SOPInstanceUID", "")).strip()
-    return uid, str(safe_get(ds, "PatientID", "")).strip()
+    return safe_str(ds, "SOPInstanceUID"), safe_str(ds, "PatientID")
 
 
 def _sop_class_name(ds: Dataset) -> str:
     """The SOP Class name; private or unknown classes become 'unknown' so no UID string leaks."""
-    uid = safe_get(ds, "SOPClassUID", "") or safe_get(ds.file_meta, "MediaStorageSOPClassUID", "")
+    uid = safe_str(ds, "SOPClassUID") or safe_str(ds.file_meta, "MediaStorageSOPClassUID")
     if not uid:
         return ""
-    name = UID(str(uid)).name
-    return "unknown" if name == str(uid) else name
+    with quiet():  # UID() warns about a malformed value and quotes it: in a damaged file, other elements too
+        name = UID(uid).name
+    return "unknown" if name == uid else name
 
 
 def header_fields(ds: Dataset) -> dict[str, object]:
@@ -165,7 +165,7 @@ def header_fields(ds: Dataset) -> dict[str, object]:
         elif key in _INT_FIELDS:
             fields[key] = as_int(safe_get(ds, keyword, 0))
         else:
-            fields[key] = str(safe_get(ds, keyword, "")).strip()[:64]
+            fields[key] = safe_str(ds, keyword)[:64]
     if fields["frames"] == 0 and fields["rows"]:
         fields["frames"] = 1  # NumberOfFrames is absent on single-frame images
     fields["samples"] = as_int(safe_get(ds, "SamplesPerPixel", 1)) or 1
@@ -177,8 +177,9 @@ def header_fields(ds: Dataset) -> dict[str, object]:
 
 def _transfer_syntax_name(ds: Dataset) -> str:
     """The transfer syntax's name (a standard UID, never identifying); '' when absent or private."""
-    uid = str(safe_get(ds.file_meta, "TransferSyntaxUID", "") or "")
-    name = UID(uid).name if uid else ""
+    uid = safe_str(ds.file_meta, "TransferSyntaxUID")
+    with quiet():
+        name = UID(uid).name if uid else ""
     return name if name != uid else "unknown"
 
 

@@ -1,13 +1,11 @@
-"""Files on disk and the worker pool that reads them: shared by ingest, preprocess and labels."""
+"""Files on disk: the scan every stage agrees on, and relative paths kept only as HMACs (hash_paths)."""
 
 from __future__ import annotations
 
-import multiprocessing
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 
+from medtune.data.phi import hash_id
 from medtune.errors import DataError
 
 
@@ -26,23 +24,25 @@ def scan_files(raw_dir: Path) -> list[Path]:
     return sorted(files)
 
 
-def bounded_map(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, ahead: int) -> Iterator:
-    """pool.map that keeps at most `ahead` tasks in flight (Executor.map submits everything at once)."""
-    pending: deque[Future] = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+def stored_path(rel: str, key: bytes, hash_paths: bool) -> str:
+    """How a relative path is written to every output: as is, or (hash_paths) as its HMAC, so folder
+    names that carry patient names or MRNs never leave ingest."""
+    return hash_id(f"path:{rel}", key) if hash_paths else rel
 
 
-def pool_context() -> multiprocessing.context.BaseContext:
-    """Forkserver with the data modules preloaded: workers fork from a clean, already-warm server.
+def resolve_stored_paths(raw_dir: Path, stored: Iterable[str], key: bytes) -> list[str]:
+    """The relative paths behind HMAC-ed manifest paths, found by hashing every path under raw_dir again.
 
-    Plain fork is unsafe once the parent holds threads (pyarrow, Ray, MLflow); spawn re-imports numpy,
-    pandas and pydicom in every worker, which costs more than a small cohort's whole ingest.
+    Needs the key ingest used (MEDTUNE_HMAC_KEY or .medtune/hmac.key); a path that no file under raw_dir
+    hashes to is one line naming the manifest row, never the path.
     """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["medtune.data.ingest", "medtune.data.preprocess"])
-    return context
+    raw_dir = Path(raw_dir)
+    by_hash = {stored_path(rel, key, True): rel
+               for rel in (f.relative_to(raw_dir).as_posix() for f in scan_files(raw_dir))}
+    out = []
+    for row, value in enumerate(stored):
+        if value not in by_hash:
+            raise DataError(f"manifest row {row}: no file under {raw_dir} has this hashed path (ingest.hash_paths); "
+                            "the files changed or the HMAC key differs from ingest's: re-run ingest")
+        out.append(by_hash[value])
+    return out

@@ -90,9 +90,11 @@ def intensity_stats(intensities: dict[str, list[np.ndarray]]) -> dict[str, dict[
     return stats
 
 
-def summary_lines(fp: dict, window: str, image_size: int | str, positive_set: bool) -> list[str]:
-    """What ingest prints under its counts: the task, its classes and the positive one, then each `auto`
-    recommendation beside the params.yaml value (`window`, `image_size`) it would replace."""
+def summary_lines(fp: dict, window: str, image_size: int | str, positive_set: bool,
+                  faults: dict[str, int] | None = None) -> list[str]:
+    """What ingest prints under its counts: the task, its classes and the positive one, each `auto`
+    recommendation beside the params.yaml value (`window`, `image_size`) it would replace, and what the
+    worker pool absorbed (files that hung, crashed a worker or hit an unforeseen error: rejected)."""
     task = fp["task"]
     if "per_class" in task:
         what = "classes " + ", ".join(f"{k}={v}" for k, v in task["per_class"].items())
@@ -114,4 +116,7 @@ def summary_lines(fp: dict, window: str, image_size: int | str, positive_set: bo
         lines.append(f"header windows: {several} of {fp['n_accepted']} files carry several; window=header uses "
                      f"{hw['header_uses']} (center/width: {common})")
     lines.append(f"image_size: params {image_size}, recommended {rec['image_size']} ({why['image_size']})")
+    absorbed = {reason: n for reason, n in (faults or {}).items() if n}
+    if absorbed:
+        lines.append("worker pool absorbed " + ", ".join(f"{k}={v}" for k, v in sorted(absorbed.items())))
     return lines

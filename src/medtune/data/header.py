@@ -22,20 +22,24 @@ READ_REJECT_REASONS = (
     "decode_error",
     "truncated_pixel_data",
     "unsupported_transfer_syntax",
+    "implausible_size",  # the header claims more pixels, frames or bytes than ingest.max_* allow
+    "decode_timeout",    # the decode ran past ingest.file_timeout_s; its worker was killed and replaced
+    "decode_crash",      # the worker process died decoding it (a native decoder crashed or was OOM-killed)
 )
 
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence pydicom's warnings and log records: they quote element values (names, dates, UIDs)."""
-    logger = logging.getLogger("pydicom")
-    was_disabled, logger.disabled = logger.disabled, True
+    """Silence warnings and log records while a file is read: they quote element values (names, dates,
+    UIDs). Every logger, not only pydicom's: decoder plug-ins (openjpeg, libjpeg) log under their own."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.disabled = was_disabled
+        logging.disable(previous)
 
 
 class RejectedFile(Exception):
@@ -54,6 +58,16 @@ def safe_get(ds: Dataset, keyword: str, default: object) -> object:
     except Exception:  # noqa: BLE001 - any malformed value counts as missing, by design
         return default
     return default if value is None else value
+
+
+def safe_str(ds: Dataset, keyword: str) -> str:
+    """An element as stripped text, '' when missing or malformed. Turning some values into text validates
+    or decodes them (a person name, a number in a mangled VR) and warns quoting them: it happens here."""
+    try:
+        with quiet():
+            return str(safe_get(ds, keyword, "") or "").strip()
+    except Exception:  # noqa: BLE001 - a value that cannot become text counts as missing
+        return ""
 
 
 def as_int(value: object) -> int:

@@ -1,15 +1,15 @@
 """Ingest: every file under raw_dir ends accepted (a manifest row) or rejected with one reason code.
 
 Only allow-listed header fields and HMACs of identifiers leave this module (see dicom.ALLOWED_FIELDS).
-Files are read in a process pool, a bounded number of chunks in flight, so memory stays flat.
+Files are read in a supervised process pool (pool.py), a bounded number of chunks in flight, so memory
+stays flat and a file that hangs or crashes its decoder is rejected instead of stopping the stage.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from medtune.data.dicom import READ_REJECT_REASONS, check_image, header_fields, parse_dicom
-from medtune.data.files import bounded_map, pool_context, scan_files
+from medtune.data.files import scan_files, stored_path
 from medtune.data.fingerprint import build_fingerprint
-from medtune.data.header import RejectedFile, safe_get
+from medtune.data.header import RejectedFile, safe_str
 from medtune.data.labels import label_columns, read_labels
+from medtune.data.limits import FileLimits, check_file_size, check_size
 from medtune.data.phi import hash_id, order_hash
 from medtune.data.pixels import modality_pixels, window_fields, window_values
+from medtune.data.pool import PoolStats, supervised_map
 from medtune.data.targets import (
     cell_kind,
     parse_cells,
@@ -42,7 +44,6 @@ INTENSITY_FILES = 200  # decoded images sampled for the fingerprint's intensity 
 INTENSITY_VALUES = 1000  # pixels kept per sampled image
 PROGRESS_EVERY = 200
 CHUNK = 32  # files per pool task: large enough to amortise IPC, small enough to balance two workers
-AHEAD = 4  # chunks in flight per worker: bounds memory whatever the number of files
 
 
 @dataclass
@@ -54,6 +55,7 @@ class IngestResult:
     fingerprint: dict
     orphan_labels: int
     task: Task
+    faults: dict[str, int] = field(default_factory=dict)  # what the worker pool absorbed (PoolStats)
 
 
 @dataclass
@@ -73,16 +75,20 @@ class FileResult:
     order_hash: str = ""  # public-salt hash of the patient, turned into a rank at ingest and never written
 
 
-def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -> FileResult:
+def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False,
+             limits: FileLimits = FileLimits()) -> FileResult:
     """Read, validate and decode one file once; returns hashes and allowed fields, never pixels or PHI.
 
     Identifier hashes are filled in even for rejected files, so labels naming them are not orphans.
+    Sizes are checked against `limits` before the file is parsed and again before it is decoded.
     """
     result = FileResult(path=rel)
     try:
+        check_file_size(path, limits)
         ds = parse_dicom(path)
         _hash_identifiers(ds, rel, key, result)
         check_image(ds, path)
+        check_size(ds, limits)
         result.header = header_fields(ds) | window_fields(ds)
         values = modality_pixels(ds)  # the one decode: validates the chain now, not at preprocess time
         window_values(values, ds, "header", (0.5, 99.5))
@@ -100,7 +106,7 @@ def read_one(path: Path, rel: str, key: bytes, sample_intensity: bool = False) -
 def _hash_identifiers(ds: object, rel: str, key: bytes, result: FileResult) -> None:
     """Fill the HMACs of SOPInstanceUID, PatientID and StudyInstanceUID; the raw values are dropped here."""
     instance_uid, patient_id, study_uid = (
-        str(safe_get(ds, keyword, "")).strip() for keyword in ("SOPInstanceUID", "PatientID", "StudyInstanceUID"))
+        safe_str(ds, keyword) for keyword in ("SOPInstanceUID", "PatientID", "StudyInstanceUID"))
     # No PatientID: files in one folder usually come from one patient or study, so the folder is the
     # conservative grouping (it can only merge patients, never let one patient straddle two splits).
     folder = f"folder:{Path(rel).parent.as_posix()}"
@@ -112,24 +118,15 @@ def _hash_identifiers(ds: object, rel: str, key: bytes, result: FileResult) -> N
     result.study_key = hash_id(study_uid, key) if study_uid else ""
 
 
-def _read_chunk(tasks: list[tuple[Path, str, bool]], key: bytes) -> list[FileResult]:
-    """Pool entry point (module level so it pickles): one chunk of files."""
-    return [read_one(path, rel, key, sample) for path, rel, sample in tasks]
+def _read_task(task: tuple[Path, str, bool], key: bytes, limits: FileLimits) -> FileResult:
+    """Pool entry point (module level so it pickles): one file."""
+    path, rel, sample = task
+    return read_one(path, rel, key, sample, limits)
 
 
-def _run_reads(
-    tasks: list[tuple[Path, str, bool]], key: bytes, workers: int,
-    progress: Callable[[int, int], None] | None,
-) -> Iterator[FileResult]:
-    """Yield FileResults in task order, in a process pool when workers > 1, reporting progress."""
-    read = partial(_read_chunk, key=key)
-    chunks = (tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK))
-    if workers <= 1:
-        yield from _with_progress((r for chunk in map(read, chunks) for r in chunk), len(tasks), progress)
-        return
-    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        done = (r for chunk in bounded_map(pool, read, chunks, workers * AHEAD) for r in chunk)
-        yield from _with_progress(done, len(tasks), progress)
+def _failed(task: tuple[Path, str, bool], reason: str) -> FileResult:
+    """The result of a file the pool gave up on (timeout, crashed worker, unforeseen error)."""
+    return FileResult(path=task[1], reason=reason)
 
 
 def _with_progress(
@@ -207,13 +204,18 @@ def ingest(
     task: str = "auto",
     uncertain: str = "ignore",
     positive_label: str | None = None,
+    limits: FileLimits = FileLimits(),
+    plugins: Sequence[str] = (),
+    hash_paths: bool = False,
 ) -> IngestResult:
     """Read every file under raw_dir once and sort it into the manifest or the rejects.
 
     Each file is accepted or rejected with exactly one reason; scanned == accepted + rejected.
     `label_key` says what the labels CSV is keyed by (labels.LABEL_KEYS); identifiers join as HMACs.
     `task` (choices.TASKS or auto) says how label cells become targets, `positive_label` which binary
-    class is target 1 (data.targets).
+    class is target 1 (data.targets). `limits` bounds each file's size and decode time; `plugins` are
+    imported in every decode worker; `hash_paths` writes each relative path as its HMAC (the labels join
+    happens before, on the real path).
     """
     raw_dir = Path(raw_dir)
     files = scan_files(raw_dir)
@@ -228,8 +230,11 @@ def ingest(
     rels = [f.relative_to(raw_dir).as_posix() for f in files]
     sampled = _intensity_subset(len(files))
     tasks = [(f, rel, i in sampled) for i, (f, rel) in enumerate(zip(files, rels))]
-    collector = _Collector(label_of, label_key)
-    for result in _run_reads(tasks, key, max(1, workers), progress):
+    collector, stats = _Collector(label_of, label_key), PoolStats()
+    read = supervised_map(partial(_read_task, key=key, limits=limits), tasks, _failed, workers=max(1, workers),
+                          timeout_s=limits.timeout_s, memory_mb=limits.worker_memory_mb, chunk=CHUNK,
+                          plugins=plugins, stats=stats)
+    for result in _with_progress(read, len(tasks), progress):
         collector.add(result)
     assert len(files) == len(collector.rows) + len(collector.rejected), "ingest lost track of a file"
     if not collector.rows:
@@ -237,14 +242,24 @@ def ingest(
     manifest = _manifest(collector.rows, key)
     accepted = manifest["value"]
     resolved = resolve_task(accepted, task, columns, positive_label)
-    manifest = manifest.drop(columns="value").assign(**target_columns(accepted, resolved))
+    manifest = _store_paths(manifest.drop(columns="value").assign(**target_columns(accepted, resolved)), key,
+                            hash_paths)
     rejected = pd.DataFrame(collector.rejected, columns=["path", "reason"]).sort_values("path", ignore_index=True)
+    rejected = _store_paths(rejected, key, hash_paths)
     orphans = int((~label_df[join_column].isin(collector.keys_found)).sum())
     n_dup = sum(n - 1 for n in collector.pixel_counts.values() if n > 1)
     fingerprint = build_fingerprint(manifest, rejected, collector.intensities, n_dup,
                                     collector.n_missing_patient_id, orphans)
     fingerprint["task"] = target_summary(manifest, resolved)
-    return IngestResult(manifest, rejected, fingerprint, orphans, resolved)
+    return IngestResult(manifest, rejected, fingerprint, orphans, resolved, stats.as_dict())
+
+
+def _store_paths(frame: pd.DataFrame, key: bytes, hash_paths: bool) -> pd.DataFrame:
+    """The frame with `path` as it is written out (files.stored_path). Rows stay in the real paths' order,
+    which is the same in every clone (the split's lists follow it); the per-clone HMACs would not be."""
+    if hash_paths:
+        frame = frame.assign(path=[stored_path(p, key, True) for p in frame["path"]])
+    return frame
 
 
 def _manifest(rows: list[dict], key: bytes) -> pd.DataFrame:

@@ -6,6 +6,7 @@ read, joined against the HMACs the readers compute, and never written anywhere.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from medtune.choices import LABEL_KEYS, SPLIT_NAMES
 from medtune.data.files import scan_files
 from medtune.data.phi import hash_id
+from medtune.data.usercsv import read_user_csv
 from medtune.errors import DataError
 
 
@@ -26,8 +28,7 @@ def read_labels(
     the `key` column holds the HMAC of the identifier (same key as ingest), never the identifier itself.
     Label cells are not judged here: data.targets decides per row whether a cell is a usable target.
     """
-    columns = label_columns(label_column)
-    raw_dir = Path(raw_dir)
+    raw_dir, columns = Path(raw_dir), label_columns(label_column)
     if labels == "folders":
         rels = [f.relative_to(raw_dir) for f in scan_files(raw_dir)]
         rows = [(r.as_posix(), r.parts[0]) for r in rels if len(r.parts) > 1]
@@ -35,16 +36,15 @@ def read_labels(
     if key not in LABEL_KEYS:
         raise DataError(f"ingest.label_key: {key!r} is not one of {', '.join(LABEL_KEYS)}")
     id_column = path_column if key == "path" else (key_column or LABEL_KEYS[key])
-    table = _read_csv(Path(labels), [id_column, *columns])
-    ids = table[id_column].str.strip()
-    if (ids == "").any():
-        raise DataError(f"{labels}: row {int(ids.index[ids == ''][0]) + 2} has an empty '{id_column}'")
+    table = read_user_csv(Path(labels), [id_column, *columns])  # indexed by line number
+    ids = table[id_column]
     if key == "path":
-        out = pd.DataFrame({"path": [_relative(p, raw_dir) for p in ids]})
+        out = pd.DataFrame({"path": [_relative(p, raw_dir, f"{labels}: line {n}: '{id_column}'") if p else ""
+                                     for n, p in ids.items()]}, index=table.index)
     else:
         if not hmac_key:
             raise ValueError("read_labels needs hmac_key to join on identifiers")
-        out = pd.DataFrame({"key": [hash_id(v, hmac_key) if v else "" for v in ids]})
+        out = pd.DataFrame({"key": [hash_id(v, hmac_key) if v else "" for v in ids]}, index=table.index)
     del ids  # raw identifiers go no further than this function
     for column in columns:
         out[column] = table[column].str.strip().to_numpy()
@@ -62,39 +62,35 @@ def label_columns(label_column: str | tuple[str, ...] | list[str]) -> list[str]:
 
 
 def _check_rows(out: pd.DataFrame, labels: str, id_column: str) -> pd.DataFrame:
-    """Refuse a key listed twice with different labels; drop exact repeats."""
+    """Refuse an empty key and a key listed twice with different labels; drop exact repeats. An empty or
+    malformed label cell is not refused here: its file is rejected bad_label (data.targets).
+
+    `out` is indexed by line number; errors name lines, never the value (paths and IDs may be PHI).
+    """
     join = out.columns[0]
-    out = out.drop_duplicates(ignore_index=True)
-    clash = out.index[out[join].duplicated()]
-    if len(clash):
-        # For identifier keys the row number is shown, never the identifier.
-        where = f"'{out.at[clash[0], join]}'" if join == "path" else f"a '{id_column}' value"
-        raise DataError(f"{labels}: {where} is listed more than once with different values")
-    return out
+    empty = out.index[out[join] == ""]
+    if len(empty):
+        raise DataError(f"{labels}: line {empty[0]} has an empty '{id_column}'")
+    out = out.drop_duplicates()
+    clash = out[join].duplicated(keep=False)
+    if clash.any():
+        first, second = out.index[out[join] == out.loc[clash, join].iloc[0]][:2]
+        raise DataError(f"{labels}: lines {first} and {second} list the same '{id_column}' value more than once "
+                        "with different values; keep one")
+    return out.reset_index(drop=True)
 
 
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    """Read a labels CSV as strings, or raise DataError naming the file and the missing column."""
-    if not path.is_file():
-        raise DataError(f"{path}: labels file not found (or pass labels: folders)")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc.__class__.__name__})") from exc
-    for column in columns:
-        if column not in table.columns:
-            raise DataError(f"{path}: no column '{column}' (columns: {', '.join(map(str, table.columns))})")
-    if table.empty:
-        raise DataError(f"{path}: labels file has no rows")
-    return table
-
-
-def _relative(value: str, raw_dir: Path) -> str:
-    """A labels-file path as posix relative to raw_dir (absolute paths under raw_dir are accepted)."""
+def _relative(value: str, raw_dir: Path, where: str) -> str:
+    """A labels-file path as normalised posix relative to raw_dir (absolute paths under raw_dir are
+    accepted); a path outside raw_dir, absolute or through `..`, is one line naming where it is."""
     path = Path(value.replace("\\", "/"))
     if path.is_absolute():
         try:
             path = path.relative_to(raw_dir.resolve())
         except ValueError:
-            path = path.relative_to(path.anchor)  # not under raw_dir: stays unmatched, counted as orphan
-    return path.as_posix().removeprefix("./")
+            raise DataError(f"{where}: an absolute path outside ingest.raw_dir ({raw_dir}); "
+                            "give paths relative to it") from None
+    normal = posixpath.normpath(path.as_posix())
+    if normal == ".." or normal.startswith("../"):
+        raise DataError(f"{where}: the path climbs out of ingest.raw_dir ({raw_dir}) with '..'")
+    return normal

@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, apply_windowing, pixel_array
 
 from medtune.choices import CHANNELS, WINDOW_PRESETS, WINDOWS
-from medtune.data.header import RejectedFile, as_int, quiet, safe_get
+from medtune.data.header import RejectedFile, as_int, quiet, safe_get, safe_str
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
 
@@ -50,7 +50,7 @@ def _reason_for(exc: Exception) -> str:
 
 
 def _photometric(ds: Dataset) -> str:
-    return str(safe_get(ds, "PhotometricInterpretation", "")).strip().upper()
+    return safe_str(ds, "PhotometricInterpretation").upper()
 
 
 def _color(ds: Dataset, arr: np.ndarray) -> np.ndarray | None:
@@ -115,7 +115,7 @@ def window_values(
     # MONOCHROME1 stores dense tissue as low values. Windows in the header are defined on stored
     # values, so invert after windowing: every image then reads bright = dense, as MONOCHROME2 does.
     # PresentationLUTShape INVERSE asks for the same flip; on MONOCHROME1 it restates it (no double flip).
-    shape = str(safe_get(ds, "PresentationLUTShape", "")).upper()
+    shape = safe_str(ds, "PresentationLUTShape").upper()
     if _photometric(ds) == "MONOCHROME1" or shape == "INVERSE":
         scaled = 1.0 - scaled
     return scaled.astype(np.float32)

@@ -8,8 +8,7 @@ training loader memory-maps it back and never decodes DICOM.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from medtune.choices import FRAME_POLICIES
 from medtune.config import ParamSpec, PreprocessCfg, TrainCfg
 from medtune.config.space import min_image_size
 from medtune.data.dicom import read_dicom
-from medtune.data.files import bounded_map, pool_context
 from medtune.data.geometry import resize
 from medtune.data.header import RejectedFile
+from medtune.data.limits import FileLimits
 from medtune.data.pixels import decode_channels
+from medtune.data.pool import supervised_map
 from medtune.data.store import open_store, to_store
 from medtune.errors import ConfigError, DataError
 
@@ -94,12 +94,15 @@ def preprocess(
     frames: str = "middle",
     resize_mode: str = "pad",
     bits: int = 8,
+    limits: FileLimits = FileLimits(),
+    plugins: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Write every sample to out_images, a (N, C, S, S) uint8/uint16 .npy; return the index.
 
     Rows are streamed into a memory-mapped file, so memory stays flat whatever N is, and the file
     appears only when complete. Index row i describes images[i]; pixel_hash lets the split stage find
-    the same picture in two splits.
+    the same picture in two splits. A decode running past `limits.timeout_s` fails the stage with one
+    line instead of hanging it.
     """
     if manifest.empty:
         raise DataError("preprocess: the manifest has no rows; run ingest on a folder with usable images")
@@ -107,11 +110,13 @@ def preprocess(
     raw_dir, out_images = Path(raw_dir), Path(out_images)
     out_images.parent.mkdir(parents=True, exist_ok=True)
     tasks = list(zip(samples["path"], samples["frame"].astype(int)))
-    load = partial(_load_chunk, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
+    load = partial(_load_one, raw_dir=raw_dir, size=image_size, window=window, percentiles=percentiles,
                    channels=channels, resize_mode=resize_mode, bits=bits)
+    decoded = supervised_map(load, tasks, _failed, workers=workers, timeout_s=limits.timeout_s,
+                             memory_mb=limits.worker_memory_mb, chunk=CHUNK, plugins=plugins)
     hashes = []
     with open_store(out_images, (len(tasks), channels, image_size, image_size), bits) as images:
-        for row, (image, info) in enumerate(_decode_all(tasks, load, workers)):
+        for row, (image, info) in enumerate(decoded):
             if image is None:
                 raise DataError(f"{raw_dir / tasks[row][0]}: cannot be decoded ({info}); re-run ingest")
             images[row] = image
@@ -126,25 +131,17 @@ def preprocess(
     return index
 
 
-def _decode_all(tasks: list[tuple[str, int]], load: Callable, workers: int) -> Iterator[tuple[np.ndarray | None, str]]:
-    """Yield (stored image, pixel_hash or reason) per task in order, in a process pool when workers > 1."""
-    chunks = (tasks[i:i + CHUNK] for i in range(0, len(tasks), CHUNK))
-    if workers <= 1:
-        for chunk in chunks:
-            yield from load(chunk)
-        return
-    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
-        for done in bounded_map(pool, load, chunks, workers * 4):
-            yield from done
+def _load_one(
+    task: tuple[str, int], raw_dir: Path, size: int, window: str, percentiles: tuple[float, float], channels: int,
+    resize_mode: str, bits: int,
+) -> tuple[np.ndarray | None, str]:
+    """Pool entry point (module level so it pickles): one (path, frame) sample."""
+    rel, frame = task
+    return load_sample(raw_dir / rel, size, window, percentiles, channels, frame, resize_mode, bits)
 
 
-def _load_chunk(
-    tasks: list[tuple[str, int]], raw_dir: Path, size: int, window: str,
-    percentiles: tuple[float, float], channels: int, resize_mode: str, bits: int,
-) -> list[tuple[np.ndarray | None, str]]:
-    """Pool entry point (module level so it pickles): one chunk of (path, frame) samples."""
-    return [load_sample(raw_dir / rel, size, window, percentiles, channels, frame, resize_mode, bits)
-            for rel, frame in tasks]
+def _failed(task: tuple[str, int], reason: str) -> tuple[None, str]:
+    return None, reason
 
 
 def resolve_settings(cfg: PreprocessCfg, train: TrainCfg, space: tuple[ParamSpec, ...], fingerprint: dict) -> dict:

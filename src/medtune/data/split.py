@@ -229,6 +229,15 @@ def split_hash(splits: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def current_split(splits: dict[str, Any], recorded: str, what: str) -> str:
+    """The split's hash, after checking it is the one `what` (an earlier stage's output) was made on."""
+    shash = split_hash(splits)
+    if recorded != shash:
+        raise DataError(f"{what} was made on split {recorded}, not the current {shash}; re-run the stage that "
+                        "writes it (dvc repro)")
+    return shash
+
+
 def write_splits(splits: dict[str, Any], path: Path) -> None:
     """Write the split file as indented JSON (one id per line) so it can be edited and diffed by hand."""
     write_json(Path(path), splits, sort_keys=False)

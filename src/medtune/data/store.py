@@ -10,7 +10,6 @@ one node share the file through the OS page cache and none holds a private copy 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medtune.errors import DataError
+from medtune.jsonio import atomic_path
 
 DTYPES = {8: np.uint8, 16: np.uint16}
 
@@ -56,23 +56,16 @@ def open_images(images_path: Path, rows: np.ndarray) -> np.ndarray:
 def open_store(path: Path, shape: tuple[int, ...], bits: int) -> Iterator[np.ndarray]:
     """A writable memory-mapped images.npy that appears at `path` only once the block completes.
 
-    Rows are written to a sibling `.partial` file, flushed, fsynced and renamed over `path`, so a
+    Rows are written through jsonio.atomic_path (a temp file, fsynced and renamed over `path`), so a
     killed preprocess never leaves an images.npy that a later stage would read as complete.
     """
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    images = np.lib.format.open_memmap(partial, mode="w+", dtype=DTYPES[bits], shape=shape)
-    try:
-        yield images
-        images.flush()
-    except BaseException:
-        del images
-        partial.unlink(missing_ok=True)
-        raise
-    del images  # closes the map before the rename
-    with open(partial, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    with atomic_path(path) as tmp:
+        images = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPES[bits], shape=shape)
+        try:
+            yield images
+            images.flush()
+        finally:
+            del images  # closes this reference to the map before the rename
 
 
 class ImageArray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from medtune.evaluate.bootstrap import patient_bootstrap
 from medtune.evaluate.metrics import task_metrics
-from medtune.jsonio import write_json
+from medtune.jsonio import write_json, write_table
 from medtune.task import Task
 
 BREAKDOWN_COLUMNS = ("manufacturer", "modality")
@@ -49,7 +49,7 @@ def write_breakdown(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     """breakdown.csv (one row per group) and breakdown.json ({column: {group: metrics}}, NaN as null)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, js = out_dir / "breakdown.csv", out_dir / "breakdown.json"
-    table.to_csv(csv, index=False)
+    write_table(table, csv)
     nested: dict[str, dict[str, Any]] = {}
     for record in table.to_dict("records"):
         metrics = {k: (None if isinstance(v, float) and np.isnan(v) else v)

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from monai.visualize import GradCAM
 from torch import nn
 
+from medtune.jsonio import atomic_path
 from medtune.models.nets import NetSpec, layout
 from medtune.task import Task
 
@@ -108,6 +109,6 @@ def write_gradcam_grid(net: nn.Module, spec: NetSpec, task: Task, x: Any, y: np.
             ax.imshow(images[at, 0], cmap="gray", vmin=0, vmax=1)
             ax.imshow(cams[at], cmap="jet", alpha=0.4, vmin=0, vmax=1)
             ax.set_title(f"{'right' if row == 0 else 'wrong'}: {captions[cases[col]]}", fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
     return path

@@ -89,6 +89,11 @@ class TestLedger:
         self._write([*self.entries(), entry])
         return entry
 
+    def latest(self, model_name: str, model_version: Any, split_hash: str) -> dict[str, Any] | None:
+        """The last recorded scoring of this model version on this split, or None."""
+        found = self._matches(model_name, model_version, split_hash)
+        return found[-1] if found else None
+
     def _write(self, entries: list[dict[str, Any]]) -> None:
         # All or nothing (temp file, fsync, rename): an interrupted run never truncates the history.
         write_json(self.path, {"entries": entries}, sort_keys=False)

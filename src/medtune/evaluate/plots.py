@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as skm
 
 from medtune.evaluate.metrics import binary_inputs, binary_metrics
+from medtune.jsonio import atomic_path, write_table
 
 N_CALIBRATION_BINS = 10
 
@@ -34,9 +35,9 @@ def write_plots(y_true: Any, prob: Any, threshold: float, out_dir: Path) -> dict
     confusion = pd.DataFrame({"actual": y, "predicted": (p >= threshold).astype(int)})
     calibration = calibration_table(y, p)
     paths = {name: out_dir / name for name in ("roc.csv", "confusion.csv", "calibration.csv")}
-    roc.to_csv(paths["roc.csv"], index=False)
-    confusion.to_csv(paths["confusion.csv"], index=False)
-    calibration.to_csv(paths["calibration.csv"], index=False)
+    write_table(roc, paths["roc.csv"])
+    write_table(confusion, paths["confusion.csv"])
+    write_table(calibration, paths["calibration.csv"])
     paths["roc.png"] = save_figure(_roc_figure(roc, y, p, threshold), out_dir / "roc.png")
     paths["confusion.png"] = save_figure(_confusion_figure(confusion), out_dir / "confusion.png")
     paths["calibration.png"] = save_figure(_calibration_figure(calibration), out_dir / "calibration.png")
@@ -46,7 +47,9 @@ def write_plots(y_true: Any, prob: Any, threshold: float, out_dir: Path) -> dict
 # Figures are built with matplotlib.figure.Figure, which renders with Agg on savefig without
 # touching pyplot's global backend or figure registry (safe in workers and tests).
 def save_figure(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    """Render a figure to `path`, all or nothing."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
     return path
 
 

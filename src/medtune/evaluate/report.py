@@ -71,10 +71,11 @@ def model_outputs(model: Any, images: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
 
 
-def score_and_report(model: Any, test: SplitArrays, rows: pd.DataFrame, params: Params,
+def score_and_report(model: Any, test: SplitArrays, index: pd.DataFrame, params: Params,
                      out_dir: Path) -> tuple[dict, dict, dict[str, Path]]:
     """Headline metrics, full details, and the report files (plots, breakdown, Grad-CAM) of a registered
-    model on the test split. `rows` are the index rows of the test samples, in the order of `test`."""
+    model on the test split; `index` (index.parquet) gives the test samples' sites for the breakdown."""
+    rows = index.set_index("sample_id", drop=False).loc[test.sample_ids]
     meta = model.unwrap_python_model().meta
     task, threshold = Task.from_dict(meta["task"]), meta.get("threshold")
     out = model_outputs(model, test.x)
@@ -94,4 +95,9 @@ def summary_lines(what: str, metrics: dict[str, Any], details: dict[str, Any]) -
     """The test stage's console output: the headline numbers, then each warning in plain words."""
     numbers = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float) and "_ci_" not in k)
     return [f"{what}: {numbers}", *(f"warning: {w}" for w in details["warnings"])]
+
+
+def report_files(report_dir: Path, ledger: Path) -> list[Path]:
+    """The files of a test report on disk (not the ledger, not writers' temp files), for logging it again."""
+    return sorted(p for p in Path(report_dir).rglob("*") if p.is_file() and p != ledger and not p.name.startswith("."))
 

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as skm
 
 from medtune.evaluate.plots import save_figure, write_plots
+from medtune.jsonio import write_table
 from medtune.task import Task
 
 
@@ -29,7 +30,7 @@ def write_task_plots(task: Task, y: np.ndarray, out: np.ndarray, threshold: Any,
 
 def _confusion(y: np.ndarray, out: np.ndarray, names: list[str], out_dir: Path) -> dict[str, Path]:
     frame = pd.DataFrame({"actual": np.asarray(names)[y], "predicted": np.asarray(names)[out.argmax(axis=1)]})
-    frame.to_csv(out_dir / "confusion.csv", index=False)
+    write_table(frame, out_dir / "confusion.csv")
     counts = skm.confusion_matrix(frame["actual"], frame["predicted"], labels=names)
     fig = Figure(figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
     ax = fig.add_subplot()
@@ -59,14 +60,14 @@ def _label_rocs(y: np.ndarray, out: np.ndarray, names: list[str], out_dir: Path)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC per label (test)")
     ax.legend(loc="lower right", fontsize=7)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["label", "fpr", "tpr"])
-    table.to_csv(out_dir / "roc.csv", index=False)
+    write_table(table, out_dir / "roc.csv")
     return {"roc.csv": out_dir / "roc.csv", "roc.png": save_figure(fig, out_dir / "roc.png")}
 
 
 def _regression(y: np.ndarray, out: np.ndarray, name: str, out_dir: Path) -> dict[str, Path]:
     y, out = np.asarray(y, dtype=float).ravel(), np.asarray(out, dtype=float).ravel()
-    pd.DataFrame({"actual": y, "predicted": out}).to_csv(out_dir / "scatter.csv", index=False)
-    pd.DataFrame({"predicted": out, "residual": out - y}).to_csv(out_dir / "residuals.csv", index=False)
+    write_table(pd.DataFrame({"actual": y, "predicted": out}), out_dir / "scatter.csv")
+    write_table(pd.DataFrame({"predicted": out, "residual": out - y}), out_dir / "residuals.csv")
     fig = Figure(figsize=(8, 4))
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     low, high = float(min(y.min(), out.min())), float(max(y.max(), out.max()))

@@ -6,9 +6,10 @@ from medtune import paths
 from medtune.config import Params, require_path
 from medtune.data.fingerprint import summary_lines
 from medtune.data.ingest import ingest
+from medtune.data.limits import FileLimits
 from medtune.data.phi import load_secret
 from medtune.data.progress import RateProgress
-from medtune.jsonio import write_atomic, write_json
+from medtune.jsonio import write_json, write_table
 from medtune.task import write_task
 
 
@@ -21,16 +22,16 @@ def run(params: Params) -> None:
     result = ingest(raw_dir, cfg.labels, load_secret(), path_column=cfg.path_column,
                     label_column=cfg.label_column, workers=cfg.workers, progress=progress,
                     label_key=cfg.label_key, key_column=cfg.key_column, task=cfg.task, uncertain=cfg.uncertain,
-                    positive_label=cfg.positive_label)
-    paths.MANIFEST.parent.mkdir(parents=True, exist_ok=True)
-    result.manifest.to_parquet(paths.MANIFEST, index=False)
-    write_atomic(paths.REJECTED, result.rejected.to_csv(index=False))
+                    positive_label=cfg.positive_label, limits=FileLimits.from_cfg(cfg), plugins=cfg.decoder_plugins,
+                    hash_paths=cfg.hash_paths)
+    write_table(result.manifest, paths.MANIFEST)
+    write_table(result.rejected, paths.REJECTED)
     write_json(paths.FINGERPRINT, result.fingerprint)
     write_task(result.task, paths.TASK_FOUND)
     fp = result.fingerprint
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(fp["rejected_by_reason"].items())) or "none"
     print(f"ingest: scanned {fp['n_scanned']} = accepted {fp['n_accepted']} + rejected {fp['n_rejected']}"
           f" ({reasons}); {result.orphan_labels} label rows without a file; {progress.elapsed:.1f}s")
-    pre = params.preprocess
-    for line in summary_lines(fp, pre.window, pre.image_size, cfg.positive_label is not None):
+    for line in summary_lines(fp, params.preprocess.window, params.preprocess.image_size,
+                              cfg.positive_label is not None, result.faults):
         print(f"ingest: {line}")

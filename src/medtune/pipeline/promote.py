@@ -1,4 +1,5 @@
-"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias."""
+"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias. One promote at
+a time per project (a second waits): racing runs never decide against one old champion (see locks.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import torch
 from medtune import paths
 from medtune.config import Params
 from medtune.data.datamodule import load_split
-from medtune.data.split import load_valid_splits, split_hash
-from medtune.errors import DataError
+from medtune.data.split import current_split, load_valid_splits
 from medtune.evaluate.selection import validate_model
 from medtune.jsonio import read_json
+from medtune.locks import one_at_a_time
 from medtune.models.inference import load_net
 from medtune.task import read_task
 from medtune.tracking.lineage import version_tags
@@ -22,20 +23,18 @@ from medtune.tracking.runs import log_promote_run
 from medtune.tracking.sweep_log import open_run_client
 
 
+@one_at_a_time("promote", "`medtune promote`", wait_s=1800)  # another promote here: wait up to 30 min
 def run(params: Params) -> None:
     started, best = time.perf_counter(), read_json(paths.BEST, "best trial (tune stage)")
     splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here
-    if best["split_hash"] != (shash := split_hash(splits)):
-        raise DataError(f"{paths.BEST} was tuned on split {best['split_hash']}, not the current {shash}; "
-                        "re-run the tune stage")
+    shash = current_split(splits, best["split_hash"], str(paths.BEST))
     bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
     val, net = load_split(paths.PROCESSED, splits, "val"), load_net(bundle["net"], bundle["state_dict"])
     threshold, val_metrics = validate_model(net, val, task := read_task(paths.TASK))
     meta = model_meta(read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
                       task, threshold, best, shash)
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
-    tags = version_tags(params, best, shash, task, threshold, val_metrics)
-    client = open_run_client(params.tracking_uri)
+    tags, client = version_tags(params, best, shash, task, threshold, val_metrics), open_run_client(params.tracking_uri)
     decision = log_promote_run(client, params.base, best["sweep_run_id"], tags, val_metrics, lambda run_id: (
         register_and_gate(client, run_id, params.registry, artifacts, net, val.x[:2], meta, tags, val_metrics,
                           shash, paths.PROMOTION)))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medtune.jsonio import write_json
+from medtune.jsonio import atomic_path, write_json
 from medtune.models.inference import load_net, predict_proba
 from medtune.task import Task
 
@@ -40,7 +40,8 @@ def model_meta(preprocess: dict[str, Any], task: Task, threshold: Any, best: dic
 def write_model_files(out_dir: Path, net: dict, state_dict: dict, meta: dict[str, Any]) -> dict[str, str]:
     """Write the two artifacts a MedtuneModel loads; returns the pyfunc `artifacts` mapping."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, out_dir / WEIGHTS)
+    with atomic_path(out_dir / WEIGHTS) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
     write_json(out_dir / META, {"format": FORMAT, "net": net, **meta})
     return {"weights": str(out_dir / WEIGHTS), "meta": str(out_dir / META)}
 

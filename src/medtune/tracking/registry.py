@@ -17,7 +17,7 @@ from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
-from mlflow.models import Model, infer_signature
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from medtune.config import RegistryCfg
@@ -136,9 +136,15 @@ def decide(new_value: float, new_split: str, champion: Any | None, metric: str, 
 
 def promote(model_name: str, version: str, metric: str, value: float, split_hash: str,
             min_delta: float, mode: str = "max", on_new_split: str = "promote") -> Promotion:
-    """Make `version` the challenger, then the champion if it passes the gate; record every move."""
+    """Make `version` the challenger, then the champion if it passes the gate; record every move.
+
+    The caller holds the project's promote lock (locks.py). Records an interrupted promote left behind
+    are closed first; afterwards the alias is read back, so a move by a process outside the lock (another
+    machine on the same MLflow server) is reported instead of silently recorded as ours.
+    """
     client = MlflowClient()
     champion = alias_version(client, model_name, CHAMPION)
+    close_stale_champions(client, model_name, champion)
     promoted, reason = decide(value, split_hash, champion, metric, min_delta, mode, on_new_split)
     at = _now()
     previous = str(champion.version) if champion else None
@@ -154,9 +160,39 @@ def promote(model_name: str, version: str, metric: str, value: float, split_hash
     client.set_model_version_tag(model_name, version, "medtune.gate", "champion" if promoted else "challenger")
     client.set_model_version_tag(model_name, version, "medtune.promotion", reason)
     _append_history(client, model_name, moves, at, reason)
+    _check_alias(client, model_name, version if promoted else previous)
     return Promotion(model_name, version, promoted, reason, metric, value, split_hash, min_delta, on_new_split,
                      previous, _value(champion, metric) if champion else None,
                      version if promoted or previous is None else previous, at)
+
+
+def close_stale_champions(client: MlflowClient, model_name: str, champion: Any | None) -> list[str]:
+    """Make the version tags agree with the alias: one version recorded as champion, the one it names.
+
+    A promote killed between moving the alias and tagging the versions leaves a replaced champion
+    without `champion_until` (two champions on record) or the new one without `champion_since`.
+    Returns the versions whose record was closed.
+    """
+    current = str(champion.version) if champion is not None else None
+    closed = []
+    for found in client.search_model_versions(f"name='{model_name}'"):
+        tags, number = found.tags, str(found.version)
+        if number != current and "medtune.champion_since" in tags and "medtune.champion_until" not in tags:
+            client.set_model_version_tag(model_name, number, "medtune.champion_until", _now())
+            client.set_model_version_tag(model_name, number, "medtune.replaced_by", current or "")
+            closed.append(number)
+        elif number == current and "medtune.champion_since" not in tags:
+            client.set_model_version_tag(model_name, number, "medtune.champion_since", _now())
+    return closed
+
+
+def _check_alias(client: MlflowClient, model_name: str, expected: str | None) -> None:
+    """Fail with one line when the champion alias is not where this promote left it."""
+    found = _alias_target(client, model_name, CHAMPION)
+    if expected is not None and found != expected:
+        raise MedtuneError(f"registered model '{model_name}': champion moved to v{found} while this promote set "
+                           f"v{expected}; another promote used the same MLflow server at the same time (the "
+                           "project lock covers one machine only): check the alias before using it")
 
 
 def _alias_target(client: MlflowClient, model_name: str, alias: str) -> str | None:
@@ -208,68 +244,3 @@ def register_and_gate(client: MlflowClient, run_id: str, cfg: RegistryCfg, artif
     client.set_tag(run_id, "medtune.gate", "champion" if decision.promoted else "challenger")
     client.log_artifact(run_id, str(out))
     return decision
-
-
-# Loading: only versions medtune registered, checked by tag before download and by meta.json after.
-@dataclass
-class LoadedModel:
-    """A pyfunc this pipeline registered, with its meta.json and where it came from."""
-
-    model: Any
-    meta: dict[str, Any]
-    uri: str
-    version: str | None
-
-
-def _registered_version(uri: str) -> str | None:
-    """For models:/name@alias or models:/name/N: check the version is tagged as ours; its number."""
-    if not uri.startswith("models:/"):
-        return None
-    name, sep, alias = uri.removeprefix("models:/").partition("@")
-    client = MlflowClient()
-    try:
-        if sep:
-            found = client.get_model_version_by_alias(name, alias)
-        elif "/" in name and name.rsplit("/", 1)[1].isdigit():
-            found = client.get_model_version(*name.rsplit("/", 1))
-        else:
-            return None
-    except MlflowException:
-        raise MedtuneError(f"{uri}: no such registered model version or alias at {client.tracking_uri}; "
-                           "run the promote stage (dvc repro) or pass --model") from None
-    if found.tags.get(FORMAT_TAG) != FORMAT:
-        raise MedtuneError(f"{uri}: v{found.version} was not registered by medtune ({FORMAT_TAG}="
-                           f"{found.tags.get(FORMAT_TAG)!r}, expected {FORMAT!r}); refusing to load it")
-    return str(found.version)
-
-
-def _read_meta(local: Path, uri: str) -> dict[str, Any]:
-    """meta.json of a downloaded model, checked before anything in it is unpickled or imported."""
-    try:
-        conf = Model.load(str(local)).flavors["python_function"]
-        meta = json.loads((local / conf["artifacts"]["meta"]["path"]).read_text())
-    except Exception:  # noqa: BLE001 - any layout other than ours means "not a medtune model"
-        meta = {}
-    if meta.get("format") != FORMAT:
-        raise MedtuneError(f"{uri}: not a medtune model (meta.json format {meta.get('format')!r}, "
-                           f"expected {FORMAT!r}); refusing to load it")
-    return meta
-
-
-def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
-    """Load a model this pipeline registered; anything else is refused before it is loaded."""
-    store = tracking_uri.removeprefix("sqlite:///")
-    if tracking_uri.startswith("sqlite:///") and not Path(store).is_file():  # MLflow would create an empty one
-        raise MedtuneError(f"no MLflow store at {store}; run `dvc repro` here, or pass --tracking-uri "
-                           "(or set MLFLOW_TRACKING_URI)")
-    mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs and artifact downloads read the global URI
-    version = _registered_version(uri)
-    # Fetch the version that was checked, even if the alias moves meanwhile.
-    fetch = f"models:/{uri.removeprefix('models:/').partition('@')[0]}/{version}" if "@" in uri else uri
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=fetch))
-    except (MlflowException, OSError) as exc:
-        raise MedtuneError(f"{uri}: cannot be downloaded from {tracking_uri} "
-                           f"({str(exc).splitlines()[0][:200]})") from None
-    meta = _read_meta(local, uri)
-    return LoadedModel(mlflow.pyfunc.load_model(str(local)), meta, uri, version)

@@ -78,3 +78,12 @@ def log_test_run(client: MlflowClient, base: BaseCfg, model_name: str, version: 
         {"at": entry["scored_at"], "run_id": run_id, "user": entry["user"], "rescore_reason": entry["rescore_reason"]}))
     return run_id
 
+
+def finish_test_run(client: MlflowClient, base: BaseCfg, model_name: str, version: str, split_hash: str,
+                    entry: dict[str, Any] | None, metrics_path: Path, files: list[Path], tag: str) -> None:
+    """Log a scoring the ledger recorded (`entry`) but MLflow never saw (the stage was killed in between),
+    unless the version's tag says it was logged: the next `dvc repro` completes the record, not rescores."""
+    if entry is not None and tag not in client.get_model_version(model_name, version).tags:
+        log_test_run(client, base, model_name, version, split_hash, json.loads(Path(metrics_path).read_text()),
+                     files, entry, tag)
+

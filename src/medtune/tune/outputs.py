@@ -9,7 +9,7 @@ from typing import Any
 
 from medtune import paths
 from medtune.config import Params, SearchCfg
-from medtune.jsonio import write_json
+from medtune.jsonio import atomic_path, write_json, write_table
 from medtune.tune.plots import write_sweep_plots
 from medtune.tune.runner import SweepResult
 
@@ -19,9 +19,9 @@ def write_sweep_outputs(result: SweepResult, params: Params, search: SearchCfg,
     """Write reports/tune/* and models/best/model.pt; returns (best, summary, report files)."""
     board = result.leaderboard
     paths.TUNE_REPORTS.mkdir(parents=True, exist_ok=True)
-    board.to_csv(paths.LEADERBOARD, index=False)
-    paths.BEST_MODEL.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(result.best["checkpoint"], paths.BEST_MODEL)
+    write_table(board, paths.LEADERBOARD)
+    with atomic_path(paths.BEST_MODEL) as tmp:
+        shutil.copyfile(result.best["checkpoint"], tmp)
     best: dict[str, Any] = {**result.best, "checkpoint": str(paths.BEST_MODEL), "sweep_run_id": result.parent_run_id,
                             "split_hash": split_hash,
                             "train": {**dataclasses.asdict(params.train), **result.best["config"]}}

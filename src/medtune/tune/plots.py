@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from medtune.config import ParamSpec
-from medtune.jsonio import write_json
+from medtune.jsonio import atomic_path, write_json
 
 
 def _distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
@@ -57,7 +57,8 @@ def param_importance(study: optuna.Study) -> dict[str, float]:
 
 def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     return path
 
 

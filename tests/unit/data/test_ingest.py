@@ -177,12 +177,12 @@ def test_read_labels_csv_and_folders(tmp_path: Path) -> None:
     ("content", "message"),
     [
         (None, "labels file not found"),
-        ("", "cannot be read as CSV"),
+        ("", "labels file is empty"),
         ("path,diagnosis\na.dcm,x\n", "no column 'label'"),
         ("path,label\n", "has no rows"),
         ("path,label,split\na.dcm,x,training\n", "'training'"),
         ("path,label\na.dcm,x\na.dcm,y\n", "more than once"),
-        ("path,label\n,x\n", "row 2 has an empty 'path'"),
+        ("path,label\n,x\n", "line 2 has an empty 'path'"),
     ],
 )
 def test_bad_labels_files_raise_one_line(tmp_path: Path, content: str | None, message: str) -> None:

@@ -39,6 +39,8 @@ def test_every_file_has_its_expected_outcome(outcomes: list[dict]) -> None:
     ("rtstruct.dcm", "non_image_object"), ("waveform_ecg.dcm", "non_image_object"),
     ("liver.dcm", "non_image_object"), ("test-SR.dcm", "non_image_object"),
     ("README.txt", "not_dicom"), ("meta_missing_tsyntax.dcm", "unsupported_transfer_syntax"),
+    # Its JPEG 2000 header claims 3.8e12 pixels in a 1024 x 256 image: refused before the decoder allocates.
+    ("JPEG2000-embedded-sequence-delimiter.dcm", "implausible_size"),
     ("no_meta.dcm", "accepted"),                              # no preamble, no file meta, one stray pad byte
     ("ExplVR_BigEndNoMeta.dcm", "non_image_object"),          # no preamble, big endian: read, then judged
     ("image_dfl.dcm", "accepted"), ("MR_small_RLE.dcm", "accepted"), ("JPEG2000.dcm", "accepted"),
