@@ -92,11 +92,45 @@ def _remove_stale_temps(path: Path) -> None:
     """Delete temp files of `path` whose writing process no longer exists."""
     for stale in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
         pid = stale.name[len(path.stem) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not _writing(int(pid), stale):
             stale.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _writing(pid: int, temp: Path) -> bool:
+    """Whether process `pid` may still be writing `temp`.
+
+    A killed writer can linger as a zombie (an orphan under a PID 1 that never reaps, as in containers),
+    and its pid can be reused; neither is writing. Linux's /proc tells both: state Z, or a process that
+    started after the temp file was last written.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): fall back to "the pid exists"
+        return _pid_exists(pid)
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is first, starttime 20th
+    if fields[0] == "Z":
+        return False
+    boot = _boot_time()
+    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK") if boot is not None else None
+    try:
+        return started is None or started <= temp.stat().st_mtime + 1.0
+    except FileNotFoundError:
+        return False
+
+
+def _boot_time() -> float | None:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

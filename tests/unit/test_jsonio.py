@@ -88,3 +88,36 @@ def test_an_exception_inside_the_block_keeps_the_old_file(tmp_path: Path) -> Non
 def test_write_table_refuses_an_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=".parquet or .csv"):
         write_table(pd.DataFrame({"x": [1]}), tmp_path / "t.xlsx")
+
+
+def test_a_zombie_or_reused_pid_does_not_keep_a_dead_writers_temp(tmp_path: Path) -> None:
+    """A killed writer left unreaped (an orphan under a container's PID 1) or its pid reused by a later
+    process is not writing: the next write still sweeps its temp file up."""
+    target = tmp_path / "images.npy"
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # exits at once; not waited for: a zombie
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{zombie.pid}/stat").read_text().split(") ")[1][0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    (tmp_path / f".images.{zombie.pid}.tmp.npy").write_bytes(b"partial")
+    reused = tmp_path / f".images.{os.getpid()}.tmp.npy"  # a live pid, but this process started long before
+    reused.write_bytes(b"partial")
+    os.utime(reused, (time.time() - 10 * 365 * 86400,) * 2)
+    with atomic_path(target) as tmp:
+        np.save(tmp, np.arange(2.0))
+    zombie.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.npy"]
+
+
+def test_a_live_writers_temp_is_left_alone(tmp_path: Path) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        busy = tmp_path / f".images.{other.pid}.tmp.npy"
+        busy.write_bytes(b"being written")
+        write_json(tmp_path / "images.json", {})  # another target: not even looked at
+        with atomic_path(tmp_path / "images.npy") as tmp:
+            np.save(tmp, np.arange(2.0))
+        assert busy.exists()
+    finally:
+        other.kill()
+        other.wait()

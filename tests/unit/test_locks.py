@@ -3,6 +3,7 @@ holder killed with SIGKILL leaves no stale lock behind."""
 
 from __future__ import annotations
 
+import select
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from medtune.locks import exclusive
 with exclusive(sys.argv[1], "`medtune test`"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
+    print("releasing", flush=True)
 """
 
 
@@ -49,7 +51,10 @@ def test_a_waiting_holder_gets_the_lock_when_the_first_one_is_done(tmp_path: Pat
     started = time.monotonic()
     with exclusive(lock, "`medtune promote`", wait_s=60):
         waited = time.monotonic() - started
-        assert holder.poll() is not None  # we only got in once the holder had left
+        # We only got in once the holder had left its block: it said so just before (it may still be exiting).
+        assert holder.stdout is not None and select.select([holder.stdout], [], [], 0)[0], "got in too early"
+        assert holder.stdout.readline().strip() == "releasing"
+    holder.wait()
     assert 0.5 < waited < 30
 
 

@@ -50,7 +50,10 @@ def score_test(task: Task, y: np.ndarray, out: np.ndarray, patient_keys: list[st
     headline |= {"n": len(y), "n_patients": len(set(patient_keys)), "task": task.kind}
     if task.kind == "binary":
         headline["threshold"] = float(threshold)
-    details = full | {"ci": {k: list(v) for k, v in sorted(cis.items())}, "warnings": _warnings(headline)}
+    warnings = _warnings(headline)
+    if warnings:  # metrics.json carries them too: `dvc metrics show` readers see why a number is shaky
+        headline["warning"] = " ".join(warnings)
+    details = full | {"ci": {k: list(v) for k, v in sorted(cis.items())}, "warnings": warnings}
     return headline, details
 
 

@@ -82,6 +82,7 @@ def test_a_plugin_that_cannot_load_is_one_line(tmp_path: Path, workers: int, tim
 
 def test_hung_and_crashing_decodes_are_rejected_and_ingest_goes_on(tmp_path: Path, hmac_key: bytes) -> None:
     raw, labels = cohort(tmp_path)
+    before = grandchildren()  # what earlier tests in this process left (a local Ray's agents, say)
     started = time.monotonic()
     result = ingest(raw, str(labels), hmac_key, workers=2, limits=FileLimits(timeout_s=3.0), plugins=[PLUGIN])
     elapsed = time.monotonic() - started
@@ -95,8 +96,12 @@ def test_hung_and_crashing_decodes_are_rejected_and_ingest_goes_on(tmp_path: Pat
     # The plug-in really is in the decode path: without it the same files decode fine.
     plain = ingest(raw, str(labels), hmac_key, workers=1)
     assert plain.rejected.empty and len(plain.manifest) == 42
-    workers = [w for child in psutil.Process().children() for w in child.children(recursive=True)]
-    assert not workers, "decode workers outlived the pool"  # the forkserver's children: none left
+    assert not grandchildren() - before, "decode workers outlived the pool"  # the forkserver's: none left
+
+
+def grandchildren() -> set[psutil.Process]:
+    """Processes started by this process's children (decode workers are the forkserver's children)."""
+    return {w for child in psutil.Process().children() for w in child.children(recursive=True)}
 
 
 def test_preprocess_fails_with_one_line_instead_of_hanging(tmp_path: Path, hmac_key: bytes) -> None:

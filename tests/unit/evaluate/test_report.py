@@ -28,7 +28,7 @@ def test_score_test_uses_the_stored_threshold_not_one_fitted_on_test() -> None:
         assert metrics[f"{key}_ci_low"] <= metrics[key] <= metrics[f"{key}_ci_high"]
     assert metrics["balanced_accuracy"] < at_test["balanced_accuracy"]  # Youden on test would flatter it
     assert metrics["auroc_ci_low"] < metrics["auroc"] < metrics["auroc_ci_high"]
-    assert details["warnings"] == [] and "auroc" in details["ci"]
+    assert details["warnings"] == [] and "auroc" in details["ci"] and "warning" not in metrics
 
 
 def test_a_small_test_split_is_called_small() -> None:
@@ -38,6 +38,7 @@ def test_a_small_test_split_is_called_small() -> None:
     assert metrics["auroc_ci_high"] - metrics["auroc_ci_low"] > 0.2
     assert any("too few test patients" in w for w in details["warnings"])
     assert any("rests on very few patients" in w for w in details["warnings"])
+    assert metrics["warning"] == " ".join(details["warnings"])  # metrics.json says it too
 
 
 @pytest.mark.parametrize("task, headline", [
