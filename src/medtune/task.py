@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from medtune.config import SearchCfg
+from medtune.errors import ConfigError
 from medtune.jsonio import read_json, write_json
 
+# Epoch metrics each task logs besides train_loss and val_loss (models/heads.py computes them).
+METRICS = {"binary": ("val_auroc", "val_acc"), "multiclass": ("val_auroc", "val_acc"),
+           "multilabel": ("val_auroc", "val_acc"), "regression": ("val_mae", "val_rmse", "val_r2")}
+LOWER_IS_BETTER = ("val_mae", "val_rmse", "val_loss")
 # task -> (selection metric, mode): threshold-free and defined on any validation split of the task.
 SELECTION = {"binary": ("val_auroc", "max"), "multiclass": ("val_auroc", "max"),
              "multilabel": ("val_auroc", "max"), "regression": ("val_mae", "min")}
@@ -53,10 +58,14 @@ class Task:
 
 
 def resolve_selection(search: SearchCfg, task: Task) -> SearchCfg:
-    """search.metric/mode with `auto` replaced by the task's selection metric and its direction."""
+    """search.metric/mode with `auto` replaced by the task's selection metric and its direction; a metric
+    the task does not log is one line (a regression has no val_auroc)."""
     metric = task.metric if search.metric == "auto" else search.metric
-    mode = search.mode if search.mode != "auto" else ("min" if metric in ("val_mae", "val_rmse", "val_loss")
-                                                      else "max")
+    logged = (*METRICS[task.kind], "val_loss")
+    if metric not in logged:
+        raise ConfigError(f"search.metric: {metric!r} is not logged for a {task.kind} task; use auto or one of "
+                          f"{', '.join(logged)}")
+    mode = search.mode if search.mode != "auto" else ("min" if metric in LOWER_IS_BETTER else "max")
     return dataclasses.replace(search, metric=metric, mode=mode)
 
 

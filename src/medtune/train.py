@@ -19,10 +19,11 @@ from medtune.config import TrainCfg
 from medtune.config.space import min_image_size
 from medtune.data.datamodule import TrainData, make_loaders
 from medtune.errors import ConfigError
-from medtune.models.heads import METRICS, loss_weights
+from medtune.models.heads import loss_weights
 from medtune.models.lit_module import LitModel
 from medtune.models.nets import NetSpec, layout, net_spec_for
 from medtune.models.weights import load_pretrained
+from medtune.task import METRICS
 
 
 @dataclass
@@ -140,7 +141,7 @@ def fit(
     """Train one configuration on train, select the best epoch on val, return metrics and weights.
 
     `callbacks` run after the internal history callback; in `on_validation_epoch_end` they see this
-    epoch's train_loss, val_loss and the task's metrics (models.heads.METRICS) in
+    epoch's train_loss, val_loss and the task's metrics (task.METRICS) in
     `trainer.callback_metrics`. If one of them sets `trainer.should_stop`, fit returns what was recorded
     so far. `select` is the (metric, mode) that picks the best epoch, by default the task's.
 

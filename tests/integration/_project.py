@@ -40,8 +40,10 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def make_project(root: Path) -> Path:
-    """A git + DVC project under root holding the real dvc.yaml and the tiny params, with a synthetic cohort."""
+def make_project(root: Path, task: str = "binary", n_patients: int = 24, images_per_patient: int = 2,
+                 image_size: int = 16) -> Path:
+    """A git + DVC project under root holding the real dvc.yaml and the tiny params, with a synthetic cohort
+    for `task` (data/sample.py's write_synthetic)."""
     from medtune.data.sample import write_synthetic
 
     proj = root / "proj"
@@ -52,8 +54,8 @@ def make_project(root: Path) -> Path:
     (proj / "models/pretrained").mkdir(parents=True)  # a dependency of the tune stage
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=24, images_per_patient=2,
-                    image_size=16, seed=3)
+    write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=n_patients,
+                    images_per_patient=images_per_patient, image_size=image_size, seed=3, task=task)
     run(["git", "init", "-q"], proj)
     run(["dvc", "init", "-q"], proj)
     return proj

@@ -30,6 +30,9 @@ HEADLINE = {"binary": ("auroc", "accuracy", "balanced_accuracy", "sensitivity", 
             "multiclass": ("auroc", "accuracy", "balanced_accuracy", "f1_macro"),
             "multilabel": ("auroc", "sensitivity", "specificity"),
             "regression": ("mae", "rmse", "r2")}
+# Per class (multiclass) or per label (multilabel): the metrics.json entries, each with its 95% CI.
+PER_NAME = {"multiclass": ("per_class", ("recall", "precision", "f1", "auroc")),
+            "multilabel": ("per_label", ("auroc", "sensitivity", "specificity"))}
 WIDE_CI = 0.2  # an AUROC CI wider than this says the test split is too small to tell much
 
 
@@ -47,6 +50,10 @@ def score_test(task: Task, y: np.ndarray, out: np.ndarray, patient_keys: list[st
     for key in HEADLINE[task.kind]:
         low, high = cis.get(key, (float("nan"), float("nan")))
         headline |= {key: full[key], f"{key}_ci_low": low, f"{key}_ci_high": high}
+    if task.kind in PER_NAME:
+        group, keys = PER_NAME[task.kind]
+        headline[group] = {name: _with_ci({k: full[f"{group}_{k}"][name] for k in keys}, cis, f"{group}_{{}}.{name}")
+                           for name in names}
     headline |= {"n": len(y), "n_patients": len(set(patient_keys)), "task": task.kind}
     if task.kind == "binary":
         headline["threshold"] = float(threshold)
@@ -55,6 +62,15 @@ def score_test(task: Task, y: np.ndarray, out: np.ndarray, patient_keys: list[st
         headline["warning"] = " ".join(warnings)
     details = full | {"ci": {k: list(v) for k, v in sorted(cis.items())}, "warnings": warnings}
     return headline, details
+
+
+def _with_ci(values: dict[str, float], cis: dict[str, tuple[float, float]], key: str) -> dict[str, float]:
+    """Each value beside its bootstrap CI (`key` formats the metric name into the CI's flattened key)."""
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        low, high = cis.get(key.format(name), (float("nan"), float("nan")))
+        out |= {name: value, f"{name}_ci_low": low, f"{name}_ci_high": high}
+    return out
 
 
 def _warnings(headline: dict[str, Any]) -> list[str]:

@@ -21,9 +21,8 @@ from torchmetrics.classification import (
     MultilabelAUROC,
 )
 
-# Epoch metrics each task logs besides train_loss and val_loss (the selection metric is among them).
-METRICS = {"binary": ("val_auroc", "val_acc"), "multiclass": ("val_auroc", "val_acc"),
-           "multilabel": ("val_auroc", "val_acc"), "regression": ("val_mae", "val_rmse", "val_r2")}
+from medtune.task import METRICS
+
 MISSING = -1  # a masked multilabel target, as torchmetrics' ignore_index
 
 

@@ -14,9 +14,10 @@ import torch
 from torchmetrics import MeanMetric
 
 from medtune.choices import OPTIMIZERS
-from medtune.models.heads import METRICS, metric_target, task_loss, task_metrics
+from medtune.models.heads import metric_target, task_loss, task_metrics
 from medtune.models.inference import outputs_from_logits
 from medtune.models.nets import NetSpec, OutputScale, build_net, freeze_blocks
+from medtune.task import METRICS
 
 
 def make_optimizer(

@@ -63,3 +63,13 @@ def test_every_task_gets_its_headline_metrics_with_cis(task: Task, headline: str
     assert metrics[f"{headline}_ci_low"] <= metrics[headline] <= metrics[f"{headline}_ci_high"]
     if task.kind == "multilabel":
         assert set(details["per_label_auroc"]) == {"ring", "bar"} and "per_label_auroc.ring" in details["ci"]
+    # metrics.json: every label's (class's) numbers with their CIs, beside the macro ones.
+    per = {"multilabel": ("per_label", "auroc"), "multiclass": ("per_class", "recall")}.get(task.kind)
+    if per is not None:
+        group, key = per
+        assert set(metrics[group]) == set(task.names)
+        for name in task.names:
+            entry = metrics[group][name]
+            assert entry[f"{key}_ci_low"] <= entry[key] <= entry[f"{key}_ci_high"]
+    else:
+        assert "per_label" not in metrics and "per_class" not in metrics
