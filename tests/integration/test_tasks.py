@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tests.integration._project import make_project
 from tests.integration._proc import run
+from tests.integration._project import make_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
