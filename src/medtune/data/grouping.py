@@ -51,7 +51,7 @@ def link_groups(
 def _strata(index: pd.DataFrame, groups: pd.Series, stratify: bool, order: pd.Series) -> pd.DataFrame:
     """One row per group: image count, stratum (majority `stratum` code, else majority target, ties to
     the smaller; 0 unstratified) and its order key, sorted by that key (the seeded shuffle starts here)."""
-    codes = index["stratum" if "stratum" in index.columns else "target"]
+    codes = index[_codes_column(index)]
     by_group = codes.groupby(groups, sort=True)
     majority: pd.Series | int = 0
     if stratify:  # images per (group, code); idxmax takes the first (smallest) code on ties
@@ -79,10 +79,18 @@ def _check_groups_per_stratum(strata: pd.DataFrame, index: pd.DataFrame, unit: s
         return
     if unit == "site":
         raise DataError(f"site split needs at least {needed} sites (one per split); found {len(strata)}")
-    names = index.drop_duplicates("target").set_index("target")["label"]
+    codes = _codes_column(index)
+    names = index.drop_duplicates(codes).set_index(codes)["label"]
     per_class = ", ".join(f"{names.get(t, t)}={n}" for t, n in counts.items())
-    raise DataError(f"grouped split needs at least {needed} patients per class (one for each split); "
-                    f"patients per class: {per_class}")
+    what = "class" if codes == "target" or index[codes].equals(index.get("target")) else "stratum"
+    raise DataError(f"grouped split needs at least {needed} patients per {what} (one for each split); "
+                    f"patients per {what}: {per_class}")
+
+
+def _codes_column(index: pd.DataFrame) -> str:
+    """The per-sample integer codes a split balances: `stratum` (the split stage's, any task), else the
+    class `target`."""
+    return "stratum" if "stratum" in index.columns else "target"
 
 
 def _assign_stratum(sizes: pd.Series, targets: dict[str, float], rng: np.random.Generator) -> dict[str, list]:
@@ -123,7 +131,7 @@ def _fill_empty(which: np.ndarray, n: np.ndarray, n_splits: int) -> None:
 
 
 def check_index(index: pd.DataFrame) -> None:
-    require_columns(index, ("sample_id", "patient_key", "target", "label"))
+    require_columns(index, ("sample_id", "patient_key", "label", _codes_column(index)))
     if index.empty:
         raise DataError("index is empty: no images to split")
     if index["patient_key"].isna().any():

@@ -428,3 +428,26 @@ def test_few_patients_are_announced_in_the_summary() -> None:
                                                                     "interval rests on very few")
     large = make_splits(make_index([150, 150]), SplitCfg(method="grouped"), seed=0)
     assert split_summary(large)["warnings"] == [] and few_patients_warning({"val": 30, "test": 31}) is None
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "regression"])
+def test_multilabel_and_regression_indexes_split_on_their_strata(kind: str) -> None:
+    """A multilabel index has per-label `targets` and no class `target`: the split stage's strata (label
+    combinations, target quantiles) are what it balances, still one patient in one split."""
+    from medtune.data.split import strata_for
+    from medtune.task import Task
+
+    rng = np.random.default_rng(0)
+    index = make_index([60], max_images=3)
+    if kind == "multilabel":
+        task = Task("multilabel", ("ring", "bar"))
+        per_patient = {p: [float(v) for v in rng.integers(0, 2, 2)] for p in index["patient_key"].unique()}
+        index = index.drop(columns="target").assign(targets=index["patient_key"].map(per_patient))
+    else:
+        task = Task("regression", ("radius",))
+        index = index.assign(target=rng.uniform(1, 5, len(index)))
+    index = index.assign(stratum=strata_for(index, task))
+    splits = make_splits(index, SplitCfg(), seed=0)
+    assert (patient_splits(splits, index) == 1).all()
+    assert sorted(s for name in ("train", "val", "test") for s in splits[name]) == sorted(index["sample_id"])
+    assert all(len(splits[name]) > 0 for name in ("train", "val", "test"))
