@@ -124,6 +124,9 @@ class RegistryCfg:
     model_name: str = "medtune-classifier"
     min_delta: float = 0.0
     on_new_split: str = "promote"  # no comparable champion (other split): promote the new model or keep
+    threshold: str = "youden"      # operating point chosen on validation: choices.THRESHOLD_FORMS
+    calibration: str = "temperature"  # fitted on validation, stored with the model: choices.CALIBRATIONS
+    tta: bool = False              # test-time augmentation (mean over the image and its flips), stored with the model
 
 
 @dataclass(frozen=True)

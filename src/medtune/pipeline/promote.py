@@ -1,5 +1,5 @@
-"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias. One promote at
-a time per project (a second waits): racing runs never decide against one old champion (see locks.py)."""
+"""Stage `promote`: calibration and threshold on validation, register the best trial, gate the champion alias. One
+promote at a time per project (a second waits): racing runs never decide against one old champion (see locks.py)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,13 @@ def run(params: Params) -> None:
     shash = current_split(splits, best["split_hash"], str(paths.BEST))
     bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
     val, net = load_split(paths.PROCESSED, splits, "val"), load_net(bundle["net"], bundle["state_dict"])
-    threshold, val_metrics = validate_model(net, val, task := read_task(paths.TASK))
+    chosen = validate_model(net, val, task := read_task(paths.TASK), params.registry)
     meta = model_meta(read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
-                      task, threshold, best, shash)
+                      task, chosen.inference, best, shash)
     artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
-    tags, client = version_tags(params, best, shash, task, threshold, val_metrics), open_run_client(params.tracking_uri)
+    tags, val_metrics = version_tags(params, best, shash, task, chosen.inference, chosen.metrics), chosen.metrics
+    client = open_run_client(params.tracking_uri)
     decision = log_promote_run(client, params.base, best["sweep_run_id"], tags, val_metrics, lambda run_id: (
         register_and_gate(client, run_id, params.registry, artifacts, net, val.x[:2], meta, tags, val_metrics,
                           shash, paths.PROMOTION)))
-    print(f"promote: {decision.summary()}, threshold={threshold} [{time.perf_counter() - started:.1f}s]")
+    print(f"promote: {decision.summary()}, {chosen.summary()} [{time.perf_counter() - started:.1f}s]")
