@@ -47,6 +47,8 @@ def test_real_params_yaml_loads_with_all_seven_searched_hyperparameters() -> Non
     ({"registry.threshold": 2}, "params.yaml: registry.threshold: '2' is not one of youden"),
     ({"registry.calibration": "isotonic"}, "params.yaml: registry.calibration: 'isotonic' is not one of temperature"),
     ({"registry.tta": "yes"}, "params.yaml: registry.tta: expected true/false"),
+    ({"split.folds": 1}, "params.yaml: split.folds: 1 must be 0 (no cross-validation), a number of folds in 2..20"),
+    ({"split.folds": "many"}, "params.yaml: split.folds: expected int, got 'many'"),
 ])
 def test_bad_values_give_one_line_naming_the_key(override: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:

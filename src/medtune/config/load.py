@@ -15,7 +15,7 @@ from medtune.config.space import parse_space
 from medtune.errors import ConfigError
 
 # Keys that take a number or `auto`.
-AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers")}
+AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers"), ("split", "folds")}
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
     """Read and validate params.yaml; `overrides` maps 'section.key' to a value (tests, smoke runs)."""

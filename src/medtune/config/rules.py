@@ -146,6 +146,8 @@ def validate(p: Params, source: str) -> None:
          "must be a path to a CSV/JSON split file or null"),
         (0 <= p.split.near_duplicate_hamming <= 64, "split.near_duplicate_hamming",
          "must be in 0..64 (bits of the 256-bit image hash)"),
+        (p.split.folds == "auto" or type(p.split.folds) is int and (p.split.folds == 0 or 2 <= p.split.folds <= 20),
+         "split.folds", "must be 0 (no cross-validation), a number of folds in 2..20, or auto"),
         (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
         (p.ingest.positive_label is None or isinstance(p.ingest.positive_label, str) and p.ingest.positive_label != "",
          "ingest.positive_label", "must be one of the two labels (quote yes/no/true/false: 'yes') or null"),

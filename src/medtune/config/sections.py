@@ -58,6 +58,7 @@ class SplitCfg:
     fixed_file: str | None = None
     near_duplicate_hamming: int = 12
     strict: bool = False
+    folds: int | str = 0              # K-fold CV over train + val: 0 (none) | K >= 2 | auto (data/folds.py)
 
 
 @dataclass(frozen=True)
