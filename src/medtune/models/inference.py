@@ -1,7 +1,7 @@
 """Inference on a plain network: rebuild it from its spec and weights, and turn outputs into predictions.
 
 The one home of these functions: training (validation predictions), promote, the registered pyfunc and
-Grad-CAM all use them. Only torch, numpy and `nets` are imported, so a served model needs nothing of
+Grad-CAM all use them. Only torch, numpy, `nets` and `ensemble` are imported, so a served model needs nothing of
 Lightning, Ray or the data stack.
 """
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medtune.models.ensemble import EnsembleNet
 from medtune.models.nets import NetSpec, build_net
 
 PROB_EPS = 1e-7  # float32 sigmoids saturate at 1.0: clip before taking logits
@@ -27,9 +28,10 @@ def outputs_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
     return logits[:, 0]  # regression: the network already speaks the target's units
 
 
-def load_net(net: dict, state_dict: dict) -> nn.Module:
-    """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode)."""
-    model = build_net(NetSpec(**net))
+def load_net(net: dict, state_dict: dict, members: int = 0) -> nn.Module:
+    """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode);
+    `members` > 0: an EnsembleNet of that many networks of the spec (the weights of all of them)."""
+    model = EnsembleNet([build_net(NetSpec(**net)) for _ in range(members)]) if members else build_net(NetSpec(**net))
     model.load_state_dict(state_dict)
     return model.eval()
 

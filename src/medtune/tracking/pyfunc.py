@@ -81,7 +81,7 @@ class MedtuneModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
         state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
-        self.net = load_net(self.meta["net"], state)
+        self.net = load_net(self.meta["net"], state, int(self.meta.get("members", 0)))  # members: a fold ensemble
 
     def raw_outputs(self, images: Any) -> np.ndarray:
         """The network's probabilities (or values) for float images in [0, 1], before calibration (with
