@@ -14,17 +14,20 @@ from tests.integration._proc import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Speed overrides on top of the real params.yaml: 2 trials of 1 epoch on 16 px images.
+# Speed overrides on top of the real params.yaml: 2 trials of 3 epochs on 16 px images, 5 CV folds.
 TINY = {
     "preprocess": {"image_size": 16},
     "ingest": {"workers": 1},
-    "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
+    "train": {"batch_size": 16, "epochs": 3, "width": 8, "depth": 2, "augment": 0.0},
+    "split": {"folds": "auto"},  # 40 patients: 5 folds, so promote refits per fold and weighs the fold ensemble
     "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
                "space": {"lr": {"low": 0.001, "high": 0.01, "log": True},
                          "optimizer": {"choices": ["adam", "sgd_momentum"]},
                          "dropout": {"low": 0.0, "high": 0.3}}},
     "test": {"bootstrap": 50},
 }
+# The cohort: big enough that the champion can beat chance on its test split by a margin (test_pipeline).
+COHORT = {"n_patients": 40, "images_per_patient": 2, "image_size": 16, "seed": 3}
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -52,8 +55,7 @@ def make_project(root: Path) -> Path:
     (proj / "models/pretrained").mkdir(parents=True)  # a dependency of the tune stage
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=24, images_per_patient=2,
-                    image_size=16, seed=3)
+    write_synthetic(proj / "data/raw", proj / "data/labels.csv", **COHORT)
     run(["git", "init", "-q"], proj)
     run(["dvc", "init", "-q"], proj)
     return proj

@@ -21,6 +21,7 @@ from torch import nn
 
 from medtune.config import Params, TrainCfg
 from medtune.data.datamodule import SplitArrays, TrainData, load_split
+from medtune.evaluate.bootstrap import patient_bootstrap
 from medtune.evaluate.metrics import task_metrics
 from medtune.evaluate.selection import Choice, choose_on_validation, validate_model
 from medtune.models.ensemble import EnsembleNet
@@ -37,6 +38,7 @@ class FoldFit:
     oof: np.ndarray
     y: np.ndarray
     ids: list[str]
+    patients: list[str]
     nets: list[nn.Module]
     spec: dict[str, Any]
 
@@ -65,7 +67,7 @@ def refit_folds(cfg: TrainCfg, processed: Path, splits: dict[str, Any], task: Ta
                 init_state: dict | None = None) -> FoldFit:
     """Fit `cfg` once per fold on the other folds; each model predicts its held-out fold."""
     pool = [str(s) for name in ("train", "val") for s in splits[name]]
-    outputs, ys, ids, nets, spec = [], [], [], [], {}
+    outputs, ys, ids, patients, nets, spec = [], [], [], [], [], {}
     for k, held in enumerate(splits["folds"]):
         out_of_fold = set(map(str, held))
         fold = {"train": [s for s in pool if s not in out_of_fold], "val": [str(s) for s in held]}
@@ -75,10 +77,11 @@ def refit_folds(cfg: TrainCfg, processed: Path, splits: dict[str, Any], task: Ta
         outputs.append(predict_proba(net, data.val.x, tta=tta))
         ys.append(data.val.y)
         ids += data.val.sample_ids
+        patients += data.val.patient_keys
         nets.append(net)
         print(f"promote: fold {k + 1}/{len(splits['folds'])} refit on {len(data.train)} images, "
               f"{len(data.val)} held out", flush=True)
-    return FoldFit(np.concatenate(outputs), np.concatenate(ys), ids, nets, spec)
+    return FoldFit(np.concatenate(outputs), np.concatenate(ys), ids, patients, nets, spec)
 
 
 def _metric(task: Task, y: np.ndarray, out: np.ndarray, choice: Choice) -> float:
@@ -88,12 +91,23 @@ def _metric(task: Task, y: np.ndarray, out: np.ndarray, choice: Choice) -> float
     return float(scored[task.metric.removeprefix("val_")])
 
 
+def _oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) -> tuple[float, float]:
+    """95% CI of the out-of-fold estimate, resampling patients (as the test report does)."""
+    calibrated, metric = calibrate(folds.oof, task.kind, choice.calibration), task.metric.removeprefix("val_")
+
+    def score(idx: np.ndarray) -> dict[str, float]:
+        return {"m": task_metrics(task.kind, folds.y[idx], calibrated[idx], choice.threshold, list(task.names))[metric]}
+
+    return patient_bootstrap(score, folds.patients, n_boot, seed).get("m", (float("nan"), float("nan")))
+
+
 def choose_candidate(params: Params, best: dict[str, Any], bundle: dict[str, Any], processed: Path,
                      splits: dict[str, Any], task: Task) -> tuple[Candidate, SplitArrays]:
     """The best trial alone, or its K-fold ensemble when the split has folds and it does at least as well
     on the val patients; (candidate, the val split)."""
     val, net = load_split(processed, splits, "val"), load_net(bundle["net"], bundle["state_dict"])
-    single = Candidate(net, bundle["net"], validate_model(net, val, task, params.registry), "best_trial")
+    single = Candidate(net, bundle["net"], validate_model(net, val, task, params.registry), "best_trial",
+                       tags={"medtune.selection": "best_trial", "medtune.folds": "0"})
     if not splits.get("folds"):
         return single, val
     cfg = TrainCfg(**best["train"])
@@ -107,7 +121,9 @@ def choose_candidate(params: Params, best: dict[str, Any], bundle: dict[str, Any
               "oof": _metric(task, folds.y[on_val], folds.oof[on_val], oof)}
     ensemble = Candidate(EnsembleNet(folds.nets).eval(), folds.spec, oof, "fold_ensemble", len(folds.nets))
     won = ensemble if sign * scores["oof"] >= sign * scores["best_trial"] else single
-    comparison = {f"cv_{metric}_oof": oof.metrics[metric], f"cmp_{metric}_best_trial_on_val": scores["best_trial"],
+    low, high = _oof_ci(task, folds, oof, params.test.bootstrap, params.base.seed)
+    comparison = {f"cv_{metric}_oof": oof.metrics[metric], f"cv_{metric}_oof_ci_low": low,
+                  f"cv_{metric}_oof_ci_high": high, f"cmp_{metric}_best_trial_on_val": scores["best_trial"],
                   f"cmp_{metric}_oof_on_val": scores["oof"]}
     won.choice.metrics |= comparison
     won.tags = {"medtune.selection": won.selection, "medtune.folds": str(len(folds.nets)),

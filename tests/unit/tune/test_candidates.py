@@ -62,6 +62,7 @@ def test_promote_candidate_is_chosen_on_val_patients_and_the_ensemble_loads_back
                                    splits, task)
     metrics = chosen.choice.metrics
     assert {"cv_auroc_oof", "cmp_auroc_best_trial_on_val", "cmp_auroc_oof_on_val"} <= set(metrics)
+    assert metrics["cv_auroc_oof_ci_low"] <= metrics["cv_auroc_oof"] <= metrics["cv_auroc_oof_ci_high"]
     assert metrics["cv_auroc_oof"] > 0.7  # the square is learnable: the OOF estimate says so
     ensemble_won = metrics["cmp_auroc_oof_on_val"] >= metrics["cmp_auroc_best_trial_on_val"]
     assert chosen.selection == ("fold_ensemble" if ensemble_won else "best_trial")
