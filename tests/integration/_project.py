@@ -14,20 +14,24 @@ from tests.integration._proc import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Speed overrides on top of the real params.yaml: 2 trials of 3 epochs on 16 px images, 5 CV folds.
+# Speed overrides on top of the real params.yaml: 2 trials of 1 epoch on 16 px images.
 TINY = {
     "preprocess": {"image_size": 16},
     "ingest": {"workers": 1},
-    "train": {"batch_size": 16, "epochs": 3, "width": 8, "depth": 2, "augment": 0.0},
-    "split": {"folds": "auto"},  # 40 patients: 5 folds, so promote refits per fold and weighs the fold ensemble
+    "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
     "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
                "space": {"lr": {"low": 0.001, "high": 0.01, "log": True},
                          "optimizer": {"choices": ["adam", "sgd_momentum"]},
                          "dropout": {"low": 0.0, "high": 0.3}}},
     "test": {"bootstrap": 50},
 }
-# The cohort: big enough that the champion can beat chance on its test split by a margin (test_pipeline).
-COHORT = {"n_patients": 40, "images_per_patient": 2, "image_size": 16, "seed": 3}
+COHORT = {"n_patients": 24, "images_per_patient": 2, "image_size": 16, "seed": 3}
+# The shared finished project: a cohort and training long enough that its champion beats chance on test by a
+# margin (test_pipeline), and `split.folds: auto` (40 patients: 5 folds), so promote refits the best config
+# per fold, fits calibration and threshold on out-of-fold predictions and weighs the fold ensemble.
+FINISHED_COHORT = {**COHORT, "n_patients": 40}
+FINISHED_PARAMS = {"train": {"epochs": 3}, "split": {"folds": "auto"}}
+N_FINISHED_IMAGES = FINISHED_COHORT["n_patients"] * FINISHED_COHORT["images_per_patient"]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -43,8 +47,9 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def make_project(root: Path) -> Path:
-    """A git + DVC project under root holding the real dvc.yaml and the tiny params, with a synthetic cohort."""
+def make_project(root: Path, cohort: dict | None = None, extra: dict | None = None) -> Path:
+    """A git + DVC project under root holding the real dvc.yaml and the tiny params (with `extra` over them),
+    with a synthetic cohort (`cohort`: write_synthetic's arguments, COHORT by default)."""
     from medtune.data.sample import write_synthetic
 
     proj = root / "proj"
@@ -53,9 +58,9 @@ def make_project(root: Path) -> Path:
     # dvc.yaml names source files as deps; point them at this checkout's real files.
     (proj / "src").symlink_to(ROOT / "src")
     (proj / "models/pretrained").mkdir(parents=True)  # a dependency of the tune stage
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), extra or {})
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_synthetic(proj / "data/raw", proj / "data/labels.csv", **COHORT)
+    write_synthetic(proj / "data/raw", proj / "data/labels.csv", **(cohort or COHORT))
     run(["git", "init", "-q"], proj)
     run(["dvc", "init", "-q"], proj)
     return proj
@@ -81,7 +86,7 @@ class Finished:
 def finish(root: Path) -> Finished:
     """A project taken through one full `dvc repro`. Its raw DICOM carry planted PHI, its labels are keyed by
     SOPInstanceUID (so the UID join runs too), and dvc.yaml + params.yaml are committed before the run."""
-    proj = make_project(root)
+    proj = make_project(root, FINISHED_COHORT, FINISHED_PARAMS)
     markers = plant_markers(proj)
     set_params(proj, "ingest", label_key="sop_instance_uid")
     run([*GIT, "add", "dvc.yaml", "params.yaml"], proj)
