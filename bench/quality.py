@@ -56,7 +56,7 @@ SWEEP = {
                          "augment": {"low": 0.0, "high": 0.6},
                          "optimizer": {"choices": ["adam", "adamw", "sgd_momentum"]}}},
     "registry": {"threshold": "youden", "calibration": "temperature", "tta": False},
-    "test": {"bootstrap": 1000, "gradcam_cases": 0},
+    "test": {"bootstrap": 1000},
 }
 SMOKE = {
     "preprocess": {"image_size": 28},
@@ -64,7 +64,7 @@ SMOKE = {
     "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2},
     "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
                "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}}},
-    "test": {"bootstrap": 50, "gradcam_cases": 0},
+    "test": {"bootstrap": 50},
 }
 
 
@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
-    budget = 20.0 if args.smoke_test else args.minutes * 60
+    budget = 180.0 if args.smoke_test else args.minutes * 60  # smoke: room for Ray to start and 2 short trials
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="medtune-quality-") as tmp:
         data = ["--npz", str(NPZ), *(["--limit", "40"] if args.smoke_test else [])]

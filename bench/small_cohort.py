@@ -29,12 +29,12 @@ FULL = {"preprocess": {"image_size": 32}, "ingest": {"workers": 1},
         "search": {"num_samples": 6, "max_concurrent_trials": 2, "grace_period": 1,
                    "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}, "epochs": {"low": 2, "high": 4},
                              "dropout": {"low": 0.0, "high": 0.3}}},
-        "test": {"bootstrap": 1000, "gradcam_cases": 0}}
+        "test": {"bootstrap": 1000}}
 SMOKE = {"preprocess": {"image_size": 16}, "ingest": {"workers": 1},
          "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
          "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
                     "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}}},
-         "test": {"bootstrap": 100, "gradcam_cases": 0}}
+         "test": {"bootstrap": 100}}
 
 
 def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int) -> dict:
