@@ -57,3 +57,15 @@ SPLIT_GROUPS = ("patient", "site")
 SITE_COLUMNS = ("manufacturer", "modality")
 MODES = ("max", "min")
 NEW_SPLIT_POLICIES = ("promote", "keep")
+
+# registry.threshold: how promote picks the operating point on validation predictions (binary; one per label
+# for multilabel; none for multiclass and regression). youden: max sensitivity + specificity - 1; f1: max F1;
+# sensitivity:<x>: the highest threshold whose sensitivity is >= x (so the best specificity at that
+# sensitivity); specificity:<x>: the lowest threshold whose specificity is >= x; a number: that threshold.
+THRESHOLD_METHODS = ("youden", "f1")
+THRESHOLD_TARGETS = ("sensitivity", "specificity")
+THRESHOLD_FORMS = (*THRESHOLD_METHODS, *(f"{t}:<x in (0, 1]>" for t in THRESHOLD_TARGETS), "<a number in [0, 1]>")
+# registry.calibration, fitted on validation predictions by promote and applied wherever the model scores:
+# temperature (one scale on the logits; multilabel: one per label) | platt (scale and bias; multiclass falls
+# back to temperature) | none.
+CALIBRATIONS = ("temperature", "platt", "none")

@@ -25,6 +25,13 @@ TINY = {
                          "dropout": {"low": 0.0, "high": 0.3}}},
     "test": {"bootstrap": 50},
 }
+COHORT = {"n_patients": 24, "images_per_patient": 2, "image_size": 16, "seed": 3}
+# The shared finished project: a cohort and training long enough that its champion beats chance on test by a
+# margin (test_pipeline), and `split.folds: auto` (40 patients: 5 folds), so promote refits the best config
+# per fold, fits calibration and threshold on out-of-fold predictions and weighs the fold ensemble.
+FINISHED_COHORT = {**COHORT, "n_patients": 40}
+FINISHED_PARAMS = {"train": {"epochs": 3}, "split": {"folds": "auto"}}
+N_FINISHED_IMAGES = FINISHED_COHORT["n_patients"] * FINISHED_COHORT["images_per_patient"]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -40,10 +47,9 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def make_project(root: Path, task: str = "binary", n_patients: int = 24, images_per_patient: int = 2,
-                 image_size: int = 16) -> Path:
-    """A git + DVC project under root holding the real dvc.yaml and the tiny params, with a synthetic cohort
-    for `task` (data/sample.py's write_synthetic)."""
+def make_project(root: Path, cohort: dict | None = None, extra: dict | None = None) -> Path:
+    """A git + DVC project under root holding the real dvc.yaml and the tiny params (with `extra` over them),
+    with a synthetic cohort (`cohort`: write_synthetic's arguments, COHORT by default)."""
     from medtune.data.sample import write_synthetic
 
     proj = root / "proj"
@@ -52,10 +58,9 @@ def make_project(root: Path, task: str = "binary", n_patients: int = 24, images_
     # dvc.yaml names source files as deps; point them at this checkout's real files.
     (proj / "src").symlink_to(ROOT / "src")
     (proj / "models/pretrained").mkdir(parents=True)  # a dependency of the tune stage
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), extra or {})
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=n_patients,
-                    images_per_patient=images_per_patient, image_size=image_size, seed=3, task=task)
+    write_synthetic(proj / "data/raw", proj / "data/labels.csv", **(cohort or COHORT))
     run(["git", "init", "-q"], proj)
     run(["dvc", "init", "-q"], proj)
     return proj
@@ -81,7 +86,7 @@ class Finished:
 def finish(root: Path) -> Finished:
     """A project taken through one full `dvc repro`. Its raw DICOM carry planted PHI, its labels are keyed by
     SOPInstanceUID (so the UID join runs too), and dvc.yaml + params.yaml are committed before the run."""
-    proj = make_project(root)
+    proj = make_project(root, FINISHED_COHORT, FINISHED_PARAMS)
     markers = plant_markers(proj)
     set_params(proj, "ingest", label_key="sop_instance_uid")
     run([*GIT, "add", "dvc.yaml", "params.yaml"], proj)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.integration._project import Finished
+from tests.integration._project import N_FINISHED_IMAGES, Finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 def test_no_marker_leaves_ingest(finished: Finished) -> None:
     project, markers, proc = finished.path, finished.markers, finished.repro
     fingerprint = json.loads((project / "reports/ingest/fingerprint.json").read_text())
-    assert fingerprint["n_accepted"] == 48 and fingerprint["orphan_labels"] == 1
+    assert fingerprint["n_accepted"] == N_FINISHED_IMAGES and fingerprint["orphan_labels"] == 1
     assert fingerprint["rejected_by_reason"] == {"no_pixel_data": 1, "not_dicom": 1}
     assert (project / "reports/test/metrics.json").is_file()  # the pipeline ran to the end
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run, tool_env
-from tests.integration._project import Finished
+from tests.integration._project import N_FINISHED_IMAGES, Finished
 from tests.integration.mlflow_server import free_port
 
 from medtune.data.sample import write_synthetic
@@ -84,14 +84,14 @@ def test_repro_registers_champion_with_lineage_and_predict_matches_training(fini
     assert float(tags["medtune.val_auroc"]) == pytest.approx(promotion["val_value"], abs=1e-6)
     assert len(tags["medtune.params_hash"]) == 16 and "medtune.lineage_note" not in tags
 
-    # The project's raw folder (48 images, a DICOM without pixels, a text file) and a broken file elsewhere.
+    # The project's raw folder (its images, a DICOM without pixels, a text file) and a broken file elsewhere.
     (tmp_path / "incoming").mkdir()
     broken = tmp_path / "incoming/broken.dcm"
     broken.write_bytes(b"DICM but not really")
     run(["medtune", "predict", "data/raw", str(broken.parent), "--out", str(tmp_path / "preds.csv")], project)
     preds = pd.read_csv(tmp_path / "preds.csv")
     reasons = preds.set_index("path")["reason"]
-    assert len(preds) == 51 and reasons[str(broken)] == "not_dicom"
+    assert len(preds) == N_FINISHED_IMAGES + 3 and reasons[str(broken)] == "not_dicom"
     assert reasons["data/raw/extra/nopix.dcm"] == "no_pixel_data" and reasons["data/raw/extra/notes.txt"] == "not_dicom"
     written = (tmp_path / "preds.csv").read_text()
     assert not [m for m in finished.markers if m in written]  # planted PHI stays out of predictions
@@ -103,7 +103,7 @@ def test_repro_registers_champion_with_lineage_and_predict_matches_training(fini
     frame = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(images)
     frame.index = "data/raw/" + manifest["path"]
     ok = preds[preds["status"] == "ok"].set_index("path")
-    assert len(ok) == 48
+    assert len(ok) == N_FINISHED_IMAGES
     assert np.allclose(ok["prob_abnormal"], frame.loc[ok.index, "prob_abnormal"], atol=1e-5)
     assert (ok["predicted"] == frame.loc[ok.index, "predicted"]).all()
 

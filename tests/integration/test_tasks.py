@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from tests.integration._proc import run
-from tests.integration._project import make_project
+from tests.integration._project import COHORT, make_project, merge
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -33,15 +32,6 @@ FAST = {"train": {"epochs": 15, "width": 16, "depth": 3, "batch_size": 16, "lr":
 BAD_CELL = {"multiclass": "n/a", "multilabel": "2", "regression": "twelve"}
 
 
-def configure(project: Path, task: str) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    for section, values in TASKS[task].items():
-        params[section].update(values)
-    for section, values in FAST.items():
-        params[section].update(values)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def spoil_one_label(project: Path, task: str) -> str:
     """Give the first file's label cell a value its task cannot read; returns that file's path."""
     labels = project / "data/labels.csv"
@@ -54,8 +44,8 @@ def spoil_one_label(project: Path, task: str) -> str:
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_each_task_trains_registers_scores_and_predicts(tmp_path: Path, task: str) -> None:
-    project = make_project(tmp_path, task=task, n_patients=50, images_per_patient=4, image_size=SIZE.get(task, 16))
-    configure(project, task)
+    cohort = COHORT | {"task": task, "n_patients": 50, "images_per_patient": 4, "image_size": SIZE.get(task, 16)}
+    project = make_project(tmp_path, cohort=cohort, extra=merge(FAST, TASKS[task]))
     spoiled = spoil_one_label(project, task)
     run(["dvc", "repro"], project)
 

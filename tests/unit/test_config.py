@@ -42,6 +42,13 @@ def test_real_params_yaml_loads_with_all_seven_searched_hyperparameters() -> Non
     ({"ingest.worker_memory_mb": 100}, "params.yaml: ingest.worker_memory_mb: 100.0 must be >= 1024"),
     ({"ingest.decoder_plugins": ["not a module"]}, "params.yaml: ingest.decoder_plugins: ('not a module',) must be"),
     ({"ingest.hash_paths": "yes"}, "params.yaml: ingest.hash_paths: expected true/false, got 'yes'"),
+    ({"registry.threshold": "sensitivity:95"}, "params.yaml: registry.threshold: 'sensitivity:95' is not one of "
+                                               "youden, f1, sensitivity:<x in (0, 1]>, specificity:<x in (0, 1]>"),
+    ({"registry.threshold": 2}, "params.yaml: registry.threshold: '2' is not one of youden"),
+    ({"registry.calibration": "isotonic"}, "params.yaml: registry.calibration: 'isotonic' is not one of temperature"),
+    ({"registry.tta": "yes"}, "params.yaml: registry.tta: expected true/false"),
+    ({"split.folds": 1}, "params.yaml: split.folds: 1 must be 0 (no cross-validation), a number of folds in 2..20"),
+    ({"split.folds": "many"}, "params.yaml: split.folds: expected int, got 'many'"),
 ])
 def test_bad_values_give_one_line_naming_the_key(override: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -84,3 +91,8 @@ def test_choice_values_have_the_train_type() -> None:
         load_params(ROOT / "params.yaml", overrides={"search.space": {"residual": {"choices": [False, "yes"]}}})
     with pytest.raises(ConfigError, match=r"search.space.batch_size: expected int, got 3.5"):
         load_params(ROOT / "params.yaml", overrides={"search.space": {"batch_size": {"choices": [16, 3.5]}}})
+
+
+@pytest.mark.parametrize("value", ["youden", "f1", "sensitivity:0.95", "specificity:0.90", 0.5, 0, "0.3"])
+def test_threshold_rules_load(value: object) -> None:
+    assert load_params(ROOT / "params.yaml", overrides={"registry.threshold": value}).registry.threshold == str(value)

@@ -15,7 +15,7 @@ from medtune.config.space import parse_space
 from medtune.errors import ConfigError
 
 # Keys that take a number or `auto`.
-AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers")}
+AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers"), ("split", "folds")}
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
     """Read and validate params.yaml; `overrides` maps 'section.key' to a value (tests, smoke runs)."""
@@ -71,6 +71,8 @@ def _build_section(cls: type, name: str, section: dict[str, Any], source: str) -
         if (name, key) in AUTO_KEYS and value == "auto":
             values[key] = value  # resolved later: image_size from the fingerprint, num_workers per trial
             continue
+        if (name, key) == ("registry", "threshold") and type(value) in (int, float):
+            value = str(value)  # `threshold: 0.5` is the fixed-threshold rule "0.5"
         if (name, key) == ("ingest", "positive_label") and type(value) is int:
             value = str(value)  # `positive_label: 1` means the label "1" of the labels file
         default = getattr(cls(), key)

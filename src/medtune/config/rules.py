@@ -10,6 +10,7 @@ from typing import Any
 from medtune.choices import (
     ACTIVATIONS,
     ARCHS,
+    CALIBRATIONS,
     FRAME_POLICIES,
     LABEL_KEYS,
     MODES,
@@ -24,6 +25,9 @@ from medtune.choices import (
     SPLIT_METHODS,
     STORE_BITS,
     TASKS,
+    THRESHOLD_FORMS,
+    THRESHOLD_METHODS,
+    THRESHOLD_TARGETS,
     UNCERTAIN_POLICIES,
 )
 from medtune.config.sections import Params
@@ -48,6 +52,24 @@ def coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(value, type(default)) and not isinstance(value, bool):
         return value
     raise ConfigError(f"{where}: expected {type(default).__name__}, got {value!r}")
+
+
+def parse_threshold_rule(rule: str, where: str = "registry.threshold") -> tuple[str, float | None]:
+    """`registry.threshold` as (method, value): (youden|f1, None), (sensitivity|specificity, x) or
+    (fixed, t). The one parser of the rule: config validates with it and promote dispatches on it."""
+    text = str(rule).strip().lower()
+    if text in THRESHOLD_METHODS:
+        return text, None
+    name, sep, number = text.partition(":")
+    try:
+        value = float(number if sep else name)
+    except ValueError:
+        value = math.nan
+    if sep and name in THRESHOLD_TARGETS and 0 < value <= 1:
+        return name, value
+    if not sep and 0 <= value <= 1:
+        return "fixed", value
+    raise ConfigError(f"{where}: {rule!r} is not one of {', '.join(THRESHOLD_FORMS)}")
 
 
 def check_train_values(values: dict[str, Any], where: str) -> None:
@@ -124,6 +146,8 @@ def validate(p: Params, source: str) -> None:
          "must be a path to a CSV/JSON split file or null"),
         (0 <= p.split.near_duplicate_hamming <= 64, "split.near_duplicate_hamming",
          "must be in 0..64 (bits of the 256-bit image hash)"),
+        (p.split.folds == "auto" or type(p.split.folds) is int and (p.split.folds == 0 or 2 <= p.split.folds <= 20),
+         "split.folds", "must be 0 (no cross-validation), a number of folds in 2..20, or auto"),
         (p.ingest.workers >= 1, "ingest.workers", "must be >= 1"),
         (p.ingest.positive_label is None or isinstance(p.ingest.positive_label, str) and p.ingest.positive_label != "",
          "ingest.positive_label", "must be one of the two labels (quote yes/no/true/false: 'yes') or null"),
@@ -152,9 +176,11 @@ def validate(p: Params, source: str) -> None:
         (0 <= p.test.gradcam_cases <= 16, "test.gradcam_cases", "must be in 0..16"),
         (bool(p.registry.model_name.strip()), "registry.model_name", "must not be empty"),
         (p.registry.min_delta >= 0, "registry.min_delta", "must be >= 0"),
+        (p.registry.calibration in CALIBRATIONS, "registry.calibration", f"is not one of {', '.join(CALIBRATIONS)}"),
         (p.registry.on_new_split in NEW_SPLIT_POLICIES, "registry.on_new_split",
          f"is not one of {', '.join(NEW_SPLIT_POLICIES)}"),
     ]
+    parse_threshold_rule(p.registry.threshold, f"{source}: registry.threshold")
     for ok, key, why in checks:
         if not ok:
             value = _lookup(p, key)

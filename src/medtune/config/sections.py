@@ -58,6 +58,7 @@ class SplitCfg:
     fixed_file: str | None = None
     near_duplicate_hamming: int = 12
     strict: bool = False
+    folds: int | str = 0              # K-fold CV over train + val: 0 (none) | K >= 2 | auto (data/folds.py)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ class RegistryCfg:
     model_name: str = "medtune-classifier"
     min_delta: float = 0.0
     on_new_split: str = "promote"  # no comparable champion (other split): promote the new model or keep
+    threshold: str = "youden"      # operating point chosen on validation: choices.THRESHOLD_FORMS
+    calibration: str = "temperature"  # fitted on validation, stored with the model: choices.CALIBRATIONS
+    tta: bool = False              # test-time augmentation (mean over the image and its flips), stored with the model
 
 
 @dataclass(frozen=True)

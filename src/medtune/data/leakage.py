@@ -168,11 +168,31 @@ def leakage_report(
     return report, table
 
 
+def fold_leakage(splits: dict[str, Any], index: pd.DataFrame, hashes: np.ndarray | None,
+                 max_distance: int) -> dict[str, int]:
+    """The same checks across the CV folds of train + val (`folds` in splits.json); {} without folds."""
+    fold_of = {str(sid): k for k, fold in enumerate(splits.get("folds") or []) for sid in fold}
+    if not fold_of:
+        return {}
+    listed = index["sample_id"].astype(str).isin(fold_of).to_numpy()
+    rows = index[listed].assign(fold=index.loc[listed, "sample_id"].astype(str).map(fold_of))
+    report = {"folds": len(splits["folds"]),
+              "patients_in_multiple_folds": int((rows.groupby("patient_key")["fold"].nunique() > 1).sum()),
+              "exact_duplicates_across_folds": int((rows.groupby("pixel_hash")["fold"].nunique() > 1).sum())}
+    if hashes is not None:
+        near = near_duplicate_pairs(np.asarray(hashes)[listed], max_distance, groups=rows["fold"].to_numpy())
+        report["near_duplicate_pairs_across_folds"] = len(near[0])
+    return report
+
+
 def leakage_problems(report: dict[str, Any]) -> list[str]:
-    """Human-readable findings that a strict split refuses; empty when nothing crosses splits."""
+    """Human-readable findings that a strict split refuses; empty when nothing crosses splits or folds."""
     checks = [("patients_in_multiple_splits", "patient(s) in more than one split"),
               ("exact_duplicates_across_splits", "identical image(s) in more than one split"),
-              ("near_duplicate_pairs_across_splits", "near-duplicate image pair(s) across splits")]
+              ("near_duplicate_pairs_across_splits", "near-duplicate image pair(s) across splits"),
+              ("patients_in_multiple_folds", "patient(s) in more than one CV fold"),
+              ("exact_duplicates_across_folds", "identical image(s) in more than one CV fold"),
+              ("near_duplicate_pairs_across_folds", "near-duplicate image pair(s) across CV folds")]
     return [f"{report[key]} {what}" for key, what in checks if report.get(key)]
 
 
@@ -181,6 +201,7 @@ def check_leakage(splits: dict[str, Any], index: pd.DataFrame, hashes: np.ndarra
     """Write the leakage report (JSON, `extra` merged in) and the cross-split near-duplicate pairs (CSV);
     return a one-line summary. With `strict`, any leak is a DataError that names both files."""
     report, table = leakage_report(splits, index, hashes, max_distance)
+    report |= fold_leakage(splits, index, hashes, max_distance)
     problems = leakage_problems(report)
     write_json(report_path, report | extra | {"strict": strict, "leaks": len(problems)})
     write_atomic(pairs_path, table.to_csv(index=False))

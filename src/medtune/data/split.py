@@ -17,6 +17,7 @@ import pandas as pd
 from medtune.choices import SPLIT_NAMES
 from medtune.config import SplitCfg
 from medtune.data.fixed_split import fixed_split
+from medtune.data.folds import assign_folds, validate_folds
 from medtune.data.grouping import (
     check_index,
     holdout_site_split,
@@ -75,7 +76,7 @@ def few_patients_warning(patients: dict[str, int]) -> str | None:
     where = " and ".join(f"{s} has {n} patient{'s' * (n != 1)}" for s, n in few.items())
     return (f"{where}: {' and '.join(stakes[s] for s in few)} rest{'s' * (len(few) == 1)} on very few patients "
             f"(< {FEW_PATIENTS}); add patients, or prefer K-fold cross-validation grouped by patient "
-            "(split.folds, where your medtune version has it) to a single split")
+            "(split.folds: auto or K) to a single split")
 
 
 def split_summary(splits: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +87,7 @@ def split_summary(splits: dict[str, Any]) -> dict[str, Any]:
             "samples": {s: counts[s]["samples"] for s in SPLIT_NAMES},
             "patients": {s: counts[s]["patients"] for s in SPLIT_NAMES},
             "by_label": {s: counts[s]["by_label"] for s in SPLIT_NAMES},
+            "folds": len(splits.get("folds") or []),
             "warnings": [warning] if warning else []}
 
 
@@ -133,12 +135,14 @@ def make_splits(
     total = sum(len(v) for v in splits.values())
     grouped = "grouped" if cfg.group_by == "patient" else "grouped_by_site"
     method = source or ("holdout_site" if cfg.holdout_site is not None else grouped)
+    folds = assign_folds(index, splits, cfg.folds, seed, links)  # [] without CV
     return {
         "method": method,
         "seed": seed,
         "fractions": {s: round(len(splits[s]) / total, 4) for s in SPLIT_NAMES},
         "counts": _counts(splits, index),
         **splits,
+        **({"folds": [in_index_order({"f": f}, index)["f"] for f in folds]} if folds else {}),
     }
 
 
@@ -207,6 +211,7 @@ def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
         raise DataError(
             f"split file: sample {missing[0]!r} is in no split ({len(missing)} index samples missing)"
         )
+    validate_folds(splits, index)
     first_seen: dict[str, tuple[str, str]] = {}
     for s in SPLIT_NAMES:
         for sid in lists[s]:
@@ -222,9 +227,11 @@ def validate_splits(splits: dict[str, Any], index: pd.DataFrame) -> None:
 def split_hash(splits: dict[str, Any]) -> str:
     """Identify a split by its membership alone: sha256 (16 hex) of the sorted train/val/test id lists.
 
-    Counts, comments and the order of ids inside a list do not change it; moving an id does.
+    Counts, comments and the order of ids inside a list do not change it; moving an id (or a fold) does.
     """
-    canonical = {s: sorted(ids) for s, ids in _id_lists(splits).items()}
+    canonical: dict[str, Any] = {s: sorted(ids) for s, ids in _id_lists(splits).items()}
+    if splits.get("folds"):  # a split with folds is another split: its CV estimates differ
+        canonical["folds"] = sorted(sorted(map(str, f)) for f in splits["folds"])
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -16,6 +16,7 @@ from monai.visualize import GradCAM
 from torch import nn
 
 from medtune.jsonio import atomic_path
+from medtune.models.ensemble import EnsembleNet
 from medtune.models.nets import NetSpec, layout
 from medtune.task import Task
 
@@ -45,6 +46,8 @@ def gradcam(net: nn.Module, spec: NetSpec, x: np.ndarray, classes: np.ndarray) -
     monai.visualize.GradCAM does the work for any module; `layout(spec).cam_layer` names the layer
     (ConvNet's last block before its pool, a ResNet's layer4, DenseNet's final activation, ...).
     """
+    if isinstance(net, EnsembleNet):  # fold models averaged: the mean of their maps
+        return np.mean([gradcam(member, spec, x, classes) for member in net.members], axis=0)
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     classes = np.asarray(classes, dtype=np.int64)
     # MONAI's default post-processing min-max scales each map with min -> 1 and max -> 0; ours keeps the

@@ -18,9 +18,11 @@ from medtune.data.datamodule import SplitArrays
 from medtune.data.split import few_patients_warning
 from medtune.evaluate.bootstrap import patient_bootstrap
 from medtune.evaluate.breakdown import breakdown, write_breakdown
+from medtune.evaluate.calibration import calibration_metrics
 from medtune.evaluate.gradcam import write_gradcam_grid
 from medtune.evaluate.metrics import task_metrics
 from medtune.evaluate.task_plots import write_task_plots
+from medtune.models.inference import calibrate
 from medtune.models.nets import NetSpec
 from medtune.task import Task
 
@@ -84,9 +86,9 @@ def _warnings(headline: dict[str, Any]) -> list[str]:
 
 
 def model_outputs(model: Any, images: Any) -> np.ndarray:
-    """A registered model's outputs for a lazy split, one chunk of the store at a time."""
+    """A registered model's uncalibrated outputs for a lazy split, one chunk of the store at a time."""
     python = model.unwrap_python_model()
-    parts = [python.outputs(images[i:i + PREDICT_CHUNK]) for i in range(0, len(images), PREDICT_CHUNK)]
+    parts = [python.raw_outputs(images[i:i + PREDICT_CHUNK]) for i in range(0, len(images), PREDICT_CHUNK)]
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
 
 
@@ -97,9 +99,11 @@ def score_and_report(model: Any, test: SplitArrays, index: pd.DataFrame, params:
     rows = index.set_index("sample_id", drop=False).loc[test.sample_ids]
     meta = model.unwrap_python_model().meta
     task, threshold = Task.from_dict(meta["task"]), meta.get("threshold")
-    out = model_outputs(model, test.x)
+    raw = model_outputs(model, test.x)
+    out = calibrate(raw, task.kind, meta.get("calibration"))  # what the stored threshold is about
     metrics, details = score_test(task, test.y, out, test.patient_keys, threshold, params.test.bootstrap,
                                   params.base.seed)
+    metrics |= calibration_report(task.kind, test.y, raw, out, meta)
     outputs = write_task_plots(task, test.y, out, threshold, out_dir / "plots")
     table = breakdown(rows, task, test.y, out, threshold, test.patient_keys, params.test.bootstrap, params.base.seed)
     outputs |= write_breakdown(table, out_dir)
@@ -108,6 +112,15 @@ def score_and_report(model: Any, test: SplitArrays, index: pd.DataFrame, params:
     if grid is not None:
         outputs["gradcam.png"] = grid
     return metrics, details, outputs
+
+
+def calibration_report(kind: str, y: np.ndarray, raw: np.ndarray, out: np.ndarray, meta: dict) -> dict[str, Any]:
+    """ECE and Brier score on test before (`_raw`) and after the calibration fitted on validation."""
+    if kind == "regression":
+        return {}
+    before = {f"{k}_raw": v for k, v in calibration_metrics(kind, y, raw).items()}
+    method = (meta.get("calibration") or {}).get("method", "none")
+    return before | calibration_metrics(kind, y, out) | {"calibration": method, "tta": bool(meta.get("tta"))}
 
 
 def summary_lines(what: str, metrics: dict[str, Any], details: dict[str, Any]) -> list[str]:

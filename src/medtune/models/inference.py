@@ -1,7 +1,7 @@
 """Inference on a plain network: rebuild it from its spec and weights, and turn outputs into predictions.
 
 The one home of these functions: training (validation predictions), promote, the registered pyfunc and
-Grad-CAM all use them. Only torch, numpy and `nets` are imported, so a served model needs nothing of
+Grad-CAM all use them. Only torch, numpy, `nets` and `ensemble` are imported, so a served model needs nothing of
 Lightning, Ray or the data stack.
 """
 
@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from medtune.models.ensemble import EnsembleNet
 from medtune.models.nets import NetSpec, build_net
+
+PROB_EPS = 1e-7  # float32 sigmoids saturate at 1.0: clip before taking logits
 
 
 def outputs_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
@@ -25,17 +28,20 @@ def outputs_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
     return logits[:, 0]  # regression: the network already speaks the target's units
 
 
-def load_net(net: dict, state_dict: dict) -> nn.Module:
-    """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode)."""
-    model = build_net(NetSpec(**net))
+def load_net(net: dict, state_dict: dict, members: int = 0) -> nn.Module:
+    """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode);
+    `members` > 0: an EnsembleNet of that many networks of the spec (the weights of all of them)."""
+    model = EnsembleNet([build_net(NetSpec(**net)) for _ in range(members)]) if members else build_net(NetSpec(**net))
     model.load_state_dict(state_dict)
     return model.eval()
 
 
 @torch.no_grad()
-def predict_proba(net: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_proba(net: nn.Module, x: np.ndarray, batch_size: int = 256, tta: bool = False) -> np.ndarray:
     """Predictions for images (N, C, S, S) in [0, 1] (an array or a lazy ImageArray), per `net.task`:
-    probabilities (classification) or values (regression); eval mode, no grad, the caller's mode kept."""
+    probabilities (classification) or values (regression); eval mode, no grad, the caller's mode kept.
+    `tta`: the mean over the image and its left-right flip (the flip training augments with; an up-down
+    flip is no view a radiograph is taken in)."""
     task = getattr(net, "task", "binary")
     was_training = net.training
     net.eval()
@@ -44,9 +50,32 @@ def predict_proba(net: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.nd
     try:
         for i in range(0, len(x), batch_size):
             batch = torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=np.float32), device=device)
-            chunks.append(outputs_from_logits(net(batch), task).cpu())
+            views = [batch, batch.flip(-1)] if tta else [batch]
+            chunks.append(torch.stack([outputs_from_logits(net(v), task) for v in views]).mean(0).cpu())
     finally:
         net.train(was_training)
     if not chunks:
         return np.empty((0,), dtype=np.float32)
     return torch.cat(chunks).float().numpy()
+
+
+def logits_of(prob: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), clipped so saturated float32 probabilities stay finite."""
+    p = np.clip(np.asarray(prob, dtype=float), PROB_EPS, 1 - PROB_EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def calibrate(out: np.ndarray, kind: str, calibration: dict | None) -> np.ndarray:
+    """Apply a calibration fitted on validation (`medtune.evaluate.calibration.fit_calibration`): logits
+    z = logit(p) (multiclass: log p) become scale * z + bias per column, then back to probabilities.
+    None (or regression) leaves the outputs as they are."""
+    if not calibration or kind == "regression":
+        return out
+    scale, bias = np.asarray(calibration["scale"], dtype=float), np.asarray(calibration["bias"], dtype=float)
+    p = np.clip(np.asarray(out, dtype=float), PROB_EPS, 1 - PROB_EPS)
+    if kind == "multiclass":  # softmax is shift-invariant: log p are the logits up to a constant
+        z = scale[0] * np.log(p)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    z = logits_of(p)
+    return (1.0 / (1.0 + np.exp(-(z * scale + bias)))).astype(np.float32)  # binary: (N,) * (1,)

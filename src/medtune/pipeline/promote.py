@@ -1,5 +1,6 @@
-"""Stage `promote`: threshold on validation, register the best trial, gate the champion alias. One promote at
-a time per project (a second waits): racing runs never decide against one old champion (see locks.py)."""
+"""Stage `promote`: calibration and threshold on validation (or out-of-fold) predictions, register the best
+trial or its fold ensemble, gate the champion alias. One promote at a time per project (a second waits):
+racing runs never decide against one old champion (see locks.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,16 @@ import torch
 
 from medtune import paths
 from medtune.config import Params
-from medtune.data.datamodule import load_split
 from medtune.data.split import current_split, load_valid_splits
-from medtune.evaluate.selection import validate_model
 from medtune.jsonio import read_json
 from medtune.locks import one_at_a_time
-from medtune.models.inference import load_net
 from medtune.task import read_task
 from medtune.tracking.lineage import version_tags
 from medtune.tracking.pyfunc import model_meta, write_model_files
 from medtune.tracking.registry import register_and_gate
 from medtune.tracking.runs import log_promote_run
 from medtune.tracking.sweep_log import open_run_client
+from medtune.tune.candidates import choose_candidate
 
 
 @one_at_a_time("promote", "`medtune promote`", wait_s=1800)  # another promote here: wait up to 30 min
@@ -29,13 +28,15 @@ def run(params: Params) -> None:
     splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here
     shash = current_split(splits, best["split_hash"], str(paths.BEST))
     bundle = torch.load(paths.BEST_MODEL, weights_only=True, map_location="cpu")
-    val, net = load_split(paths.PROCESSED, splits, "val"), load_net(bundle["net"], bundle["state_dict"])
-    threshold, val_metrics = validate_model(net, val, task := read_task(paths.TASK))
+    chosen, val = choose_candidate(params, best, bundle, paths.PROCESSED, splits, task := read_task(paths.TASK))
     meta = model_meta(read_json(paths.PREPROCESS_SETTINGS, "preprocessing settings (preprocess stage)"),
-                      task, threshold, best, shash)
-    artifacts = write_model_files(paths.MODEL_FILES, bundle["net"], bundle["state_dict"], meta)
-    tags, client = version_tags(params, best, shash, task, threshold, val_metrics), open_run_client(params.tracking_uri)
+                      task, chosen.inference, best, shash)
+    artifacts = write_model_files(paths.MODEL_FILES, chosen.spec, chosen.state_dict, meta)
+    val_metrics = chosen.choice.metrics
+    tags = version_tags(params, best, shash, task, chosen.inference, val_metrics) | chosen.tags
+    client = open_run_client(params.tracking_uri)
     decision = log_promote_run(client, params.base, best["sweep_run_id"], tags, val_metrics, lambda run_id: (
-        register_and_gate(client, run_id, params.registry, artifacts, net, val.x[:2], meta, tags, val_metrics,
-                          shash, paths.PROMOTION)))
-    print(f"promote: {decision.summary()}, threshold={threshold} [{time.perf_counter() - started:.1f}s]")
+        register_and_gate(client, run_id, params.registry, artifacts, chosen.network, val.x[:2], meta, tags,
+                          val_metrics, shash, paths.PROMOTION)))
+    print(f"promote: {decision.summary()}, {chosen.selection}, {chosen.choice.summary()} "
+          f"[{time.perf_counter() - started:.1f}s]")

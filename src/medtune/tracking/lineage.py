@@ -100,10 +100,11 @@ def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc
     return tags
 
 
-def version_tags(params: Params, best: dict, shash: str, task: Task, threshold: Any,
+def version_tags(params: Params, best: dict, shash: str, task: Task, inference: dict[str, Any],
                  val_metrics: dict) -> dict[str, str]:
     """Lineage of one model version: code, data, split, params, sweep, trial, the task (and, binary, its
-    positive class) and validation numbers."""
+    positive class), what was chosen on validation (threshold and its rule, calibration, tta) and
+    validation numbers."""
     upstream = {k: dataclasses.asdict(getattr(params, k)) for k in ("ingest", "preprocess", "split", "search")}
     upstream |= {"train": best["train"], "seed": params.base.seed}
     splits_current = lock_is_current("split", str(paths.SPLITS))
@@ -111,6 +112,8 @@ def version_tags(params: Params, best: dict, shash: str, task: Task, threshold: 
             "medtune.splits_md5": dvc_dep_hash("split", str(paths.SPLITS)) if splits_current else "unknown",
             "medtune.sweep_run_id": best["sweep_run_id"], "medtune.trial_id": best["trial_id"],
             "medtune.trial_params": json.dumps(best.get("config", {}), sort_keys=True, default=str)[:4000],
-            "medtune.threshold": json.dumps(threshold), "medtune.task": task.kind,
+            "medtune.threshold": json.dumps(inference["threshold"]), "medtune.task": task.kind,
+            "medtune.threshold_rule": params.registry.threshold if inference["threshold"] is not None else "none",
+            "medtune.calibration": json.dumps(inference["calibration"]), "medtune.tta": str(inference["tta"]).lower(),
             **({"medtune.positive_label": task.names[1]} if task.kind == "binary" else {}),
             **{f"medtune.val_{k}": f"{v:.6f}" for k, v in val_metrics.items() if isinstance(v, float)}}

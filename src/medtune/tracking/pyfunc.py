@@ -1,4 +1,5 @@
-"""The registered model: a pyfunc around a state_dict, its NetSpec, task, preprocessing and threshold.
+"""The registered model: a pyfunc around a state_dict, its NetSpec, task, preprocessing, and what promote
+chose on validation (threshold, calibration, test-time augmentation), applied wherever it scores.
 
 Lighter and safer than `mlflow.pytorch.log_model` (docs/architecture.md, decisions): the weights load with
 `torch.load(weights_only=True)`, so the tensors never run pickled code, and `unwrap_python_model().net`
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 
 from medtune.jsonio import atomic_path, write_json
-from medtune.models.inference import load_net, predict_proba
+from medtune.models.inference import calibrate, load_net, predict_proba
 from medtune.task import Task
 
 WEIGHTS = "weights.pt"
@@ -28,12 +29,13 @@ META = "meta.json"
 FORMAT = "medtune-pyfunc/2"  # 2: Network(norm, body) layout, MONAI backbones, uint8 store
 
 
-def model_meta(preprocess: dict[str, Any], task: Task, threshold: Any, best: dict[str, Any],
+def model_meta(preprocess: dict[str, Any], task: Task, inference: dict[str, Any], best: dict[str, Any],
                split_hash: str) -> dict[str, Any]:
     """What a registered model carries besides its weights: the preprocessing that made its input (with
     `auto` resolved, so predict decodes new files the same way), its task (binary: names[1] is the positive
-    class the probabilities and the threshold are about), its validation threshold(s), and its trial."""
-    return {"preprocess": preprocess, "task": task.to_dict(), "threshold": threshold,
+    class the probabilities and the threshold are about), what promote chose on validation (`threshold`,
+    `calibration`, `tta`: `medtune.evaluate.selection.Choice.inference`), and its trial."""
+    return {"preprocess": preprocess, "task": task.to_dict(), **inference,
             "trial_id": best["trial_id"], "train": best["train"], "split_hash": split_hash}
 
 
@@ -79,12 +81,18 @@ class MedtuneModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
         state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
-        self.net = load_net(self.meta["net"], state)
+        self.net = load_net(self.meta["net"], state, int(self.meta.get("members", 0)))  # members: a fold ensemble
+
+    def raw_outputs(self, images: Any) -> np.ndarray:
+        """The network's probabilities (or values) for float images in [0, 1], before calibration (with
+        test-time augmentation when promote chose it)."""
+        size, channels = self.meta["preprocess"]["image_size"], self.meta["net"]["in_channels"]
+        return predict_proba(self.net, np.asarray(images, dtype=np.float32).reshape(-1, channels, size, size),
+                             tta=bool(self.meta.get("tta", False)))
 
     def outputs(self, images: Any) -> np.ndarray:
-        """Probabilities (classification) or values (regression) for float images in [0, 1]."""
-        size, channels = self.meta["preprocess"]["image_size"], self.meta["net"]["in_channels"]
-        return predict_proba(self.net, np.asarray(images, dtype=np.float32).reshape(-1, channels, size, size))
+        """Calibrated probabilities (classification) or values (regression): what the threshold is about."""
+        return calibrate(self.raw_outputs(images), self.meta["task"]["kind"], self.meta.get("calibration"))
 
     def predict(self, context, model_input, params=None):
         return predictions_frame(self.outputs(model_input), self.meta["task"], self.meta["threshold"])

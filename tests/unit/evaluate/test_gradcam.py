@@ -63,3 +63,16 @@ def test_grid_png_for_every_task(tmp_path, task: Task) -> None:
                               tmp_path / "gradcam.png")
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert write_gradcam_grid(net, spec, task, x, y, out, 0.5, 0, tmp_path / "none.png") is None
+
+
+def test_a_fold_ensemble_is_explained_by_the_mean_of_its_members_maps() -> None:
+    from medtune.models.ensemble import EnsembleNet
+
+    torch.manual_seed(0)
+    members = [build_net(SPEC).eval() for _ in range(2)]
+    x = np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)
+    classes = np.array([0, 1, 1])
+    maps = gradcam(EnsembleNet(members).eval(), SPEC, x, classes)
+    each = [gradcam(member, SPEC, x, classes) for member in members]
+    np.testing.assert_allclose(maps, (each[0] + each[1]) / 2, atol=1e-6)
+    assert maps.shape == (3, 16, 16)

@@ -41,3 +41,15 @@ def test_outputs_per_task() -> None:
     assert torch.allclose(outputs_from_logits(logits, "multiclass").sum(1), torch.ones(2))
     assert outputs_from_logits(logits, "multilabel").shape == (2, 2)
     assert outputs_from_logits(logits[:, :1], "regression").tolist() == [0.0, 1.0]
+
+
+def test_tta_is_the_mean_over_the_image_and_its_left_right_flip() -> None:
+    torch.manual_seed(3)
+    net = build_net(NetSpec(depth=2, width=4, num_outputs=1)).eval()
+    x = np.random.default_rng(4).random((6, 1, 8, 8), dtype=np.float32)
+    plain, flipped = predict_proba(net, x), predict_proba(net, x[..., ::-1].copy())
+    assert not np.allclose(plain, flipped)  # the net is not flip-invariant, so TTA changes something
+    np.testing.assert_allclose(predict_proba(net, x, tta=True), (plain + flipped) / 2, atol=1e-6)
+    # and a flipped input gives the same TTA output: the averaged model is flip-invariant
+    np.testing.assert_allclose(predict_proba(net, x[..., ::-1].copy(), tta=True), predict_proba(net, x, tta=True),
+                               atol=1e-6)

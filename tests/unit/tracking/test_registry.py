@@ -42,13 +42,14 @@ def store(tmp_path: Path) -> MlflowClient:
     return client
 
 
-def register(client: MlflowClient, tmp_path: Path, val_auroc: float, split: str = "s1", seed: int = 0) -> str:
-    """Register a tiny untrained net the way the promote stage does."""
+def register(client: MlflowClient, tmp_path: Path, val_auroc: float, split: str = "s1", seed: int = 0,
+             **inference: object) -> str:
+    """Register a tiny untrained net the way the promote stage does (`inference`: calibration, tta)."""
     torch.manual_seed(seed)
     spec = NetSpec(depth=1, width=4)
     net = build_net(spec)
     meta = {"preprocess": {"image_size": 8, "window": "header", "percentiles": [0.5, 99.5]},
-            "task": {"kind": "binary", "names": ["normal", "abnormal"]}, "threshold": 0.5}
+            "task": {"kind": "binary", "names": ["normal", "abnormal"]}, "threshold": 0.5, **inference}
     artifacts = write_model_files(tmp_path / f"m{val_auroc}-{seed}", spec.to_dict(), net.state_dict(), meta)
     run = client.create_run(client.get_experiment_by_name("unit").experiment_id)
     example = np.zeros((2, 1, 8, 8), np.float32)
@@ -134,6 +135,20 @@ def test_version_is_tagged_loads_by_alias_and_exposes_the_net(store: MlflowClien
     write_promotion(decision, tmp_path / "promotion.json")
     written = json.loads((tmp_path / "promotion.json").read_text())
     assert written["champion"] == version and written["on_new_split"] == "promote"
+
+
+def test_the_registered_model_applies_its_calibration_and_tta(store: MlflowClient, tmp_path: Path) -> None:
+    calibration = {"method": "platt", "scale": [0.5], "bias": [1.0]}
+    version = register(store, tmp_path, 0.9, calibration=calibration, tta=True)
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}/{version}")
+    x = np.random.default_rng(1).random((4, 1, 8, 8), dtype=np.float32)
+    net = model.unwrap_python_model().net
+    with torch.no_grad():
+        logits = [net(torch.from_numpy(v.copy())).numpy().ravel() for v in (x, x[..., ::-1])]
+    raw = np.mean([1 / (1 + np.exp(-z)) for z in logits], axis=0)
+    expected = 1 / (1 + np.exp(-(0.5 * np.log(raw / (1 - raw)) + 1.0)))
+    np.testing.assert_allclose(model.unwrap_python_model().raw_outputs(x), raw, atol=1e-6)
+    np.testing.assert_allclose(model.predict(x)["prob_abnormal"], expected, atol=1e-5)
 
 
 def test_on_new_split_is_validated() -> None:

@@ -1,0 +1,93 @@
+"""Small cohort: is the validation estimate honest? K-fold out-of-fold vs one 15% val split.
+
+A synthetic DICOM cohort of ~60 patients (3 images each, 32 px, a ring-vs-blob signal that a few epochs only
+partly learn) goes through the real stages twice, on the same train/val/test lists (same seed): once with
+`split.folds: 5` (promote refits the best config per fold; the estimate is out-of-fold over every
+train+val patient, with a patient-bootstrap CI) and once with the single val split (the estimate is the
+best trial's val AUROC, on ~9 patients, that also chose the trial and its epoch). Each arm's champion is
+then scored once on the held-out test split. Writes bench/results/small_cohort.json.
+
+    python -m bench.small_cohort                # 60 patients, 6 trials of up to 4 epochs per arm
+    python -m bench.small_cohort --smoke-test   # 24 patients, 2 one-epoch trials, 3 folds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from bench.common import RESULTS, machine, write_result
+from bench.quality import make_project, sh
+
+FULL = {"preprocess": {"image_size": 32}, "ingest": {"workers": 1},
+        "train": {"batch_size": 16, "width": 16, "depth": 3, "augment": 0.3},
+        "search": {"num_samples": 6, "max_concurrent_trials": 2, "grace_period": 1,
+                   "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}, "epochs": {"low": 2, "high": 4},
+                             "dropout": {"low": 0.0, "high": 0.3}}},
+        "test": {"bootstrap": 1000}}
+SMOKE = {"preprocess": {"image_size": 16}, "ingest": {"workers": 1},
+         "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
+         "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
+                    "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}}},
+         "test": {"bootstrap": 100}}
+
+
+def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int) -> dict:
+    """One dvc repro; the champion's validation estimate (tags) next to its test result."""
+    proj = make_project(work, overrides | {"split": {"folds": folds}}, 0,
+                        ["--patients", str(patients), "--seed", str(seed)])
+    out = sh(["dvc", "repro"], proj, 3600)
+    test = json.loads((proj / "reports/test/metrics.json").read_text())
+    client = MlflowClient(f"sqlite:///{proj / 'mlruns.db'}")
+    tags = client.get_model_version_by_alias("medtune-classifier", "champion").tags
+    arm = {"test_auroc": test["auroc"], "test_auroc_ci": [test["auroc_ci_low"], test["auroc_ci_high"]],
+           "test_patients": test["n_patients"], "selection": tags.get("medtune.selection"),
+           "best_trial_val_auroc": float(tags.get("medtune.val_cmp_auroc_best_trial_on_val",
+                                                  tags["medtune.val_auroc"]))}
+    if folds:
+        arm |= {"estimate": "out-of-fold AUROC over all train+val patients",
+                "oof_auroc": float(tags["medtune.val_cv_auroc_oof"]),
+                "oof_auroc_ci": [float(tags["medtune.val_cv_auroc_oof_ci_low"]),
+                                 float(tags["medtune.val_cv_auroc_oof_ci_high"])]}
+        arm["test_within_oof_ci"] = arm["oof_auroc_ci"][0] <= test["auroc"] <= arm["oof_auroc_ci"][1]
+        arm["gap_estimate_minus_test"] = arm["oof_auroc"] - test["auroc"]
+    else:
+        arm |= {"estimate": "best trial's val AUROC (the split that chose it)",
+                "gap_estimate_minus_test": arm["best_trial_val_auroc"] - test["auroc"]}
+    arm["promote_line"] = next((line for line in out.splitlines() if line.startswith("promote:")), "")
+    return arm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--smoke-test", action="store_true")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
+    args = parser.parse_args()
+    overrides, patients, k = (SMOKE, 24, 3) if args.smoke_test else (FULL, args.patients, 5)
+    started = time.perf_counter()
+    arms = {}
+    for name, folds in (("kfold", k), ("single_val_split", 0)):
+        with tempfile.TemporaryDirectory(prefix=f"medtune-small-{name}-") as tmp:
+            arms[name] = run_arm(Path(tmp), overrides, folds, patients, args.seed)
+    cv, single = arms["kfold"], arms["single_val_split"]
+    print(f"{'arm':<18}{'estimate':>10}{'test AUROC':>12}{'gap':>8}")
+    print(f"{'kfold (OOF)':<18}{cv['oof_auroc']:>10.3f}{cv['test_auroc']:>12.3f}{cv['gap_estimate_minus_test']:>8.3f}")
+    print(f"{'single val split':<18}{single['best_trial_val_auroc']:>10.3f}{single['test_auroc']:>12.3f}"
+          f"{single['gap_estimate_minus_test']:>8.3f}")
+    gap_ratio = abs(single["gap_estimate_minus_test"]) / max(abs(cv["gap_estimate_minus_test"]), 1e-6)
+    print(f"|gap| single / |gap| kfold = {gap_ratio:.2f}; test within the OOF CI: {cv['test_within_oof_ci']}")
+    write_result(args.results, "small_cohort-smoke.json" if args.smoke_test else "small_cohort.json", {
+        "bench": "small_cohort" + ("-smoke" if args.smoke_test else ""), "patients": patients, "folds": k,
+        "seed": args.seed, "arms": arms, "abs_gap_ratio_single_vs_kfold": gap_ratio,
+        "wall_s": round(time.perf_counter() - started, 1), "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
