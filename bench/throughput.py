@@ -134,13 +134,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=None, help="timed batches per run (default 8)")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: 2, or the cores); 1 is steadier on a shared machine")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
     sizes = [32] if args.smoke_test else args.sizes
     batches = args.batches or (2 if args.smoke_test else 8)
     repeats = args.repeats or (1 if args.smoke_test else 3)
     batch = 8 if args.smoke_test else args.batch_size
-    threads = min(2, os.cpu_count() or 1)
+    threads = args.threads or min(2, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
