@@ -40,8 +40,9 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def make_project(root: Path) -> Path:
-    """A git + DVC project under root holding the real dvc.yaml and the tiny params, with a synthetic cohort."""
+def make_project(root: Path, image_size: int = 16) -> Path:
+    """A git + DVC project under root holding the real dvc.yaml and the tiny params, with a synthetic cohort
+    of 48 images of `image_size` px."""
     from medtune.data.sample import write_synthetic
 
     proj = root / "proj"
@@ -53,7 +54,7 @@ def make_project(root: Path) -> Path:
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     write_synthetic(proj / "data/raw", proj / "data/labels.csv", n_patients=24, images_per_patient=2,
-                    image_size=16, seed=3)
+                    image_size=image_size, seed=3)
     run(["git", "init", "-q"], proj)
     run(["dvc", "init", "-q"], proj)
     return proj
