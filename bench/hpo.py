@@ -21,7 +21,8 @@ import ray
 from bench.common import RESULTS, machine, write_result
 from bench.overhead import load_data  # the same data as the overhead bench
 from medtune.config import ParamSpec, load_params
-from medtune.tune.runner import STRATEGIES, Trainable, build_tuner, connect, leaderboard
+from medtune.tune.results import leaderboard
+from medtune.tune.runner import STRATEGIES, Trainable, build_tuner, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,13 +48,14 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(ROOT / "params.yaml")
-    data, dataset = load_data(args.smoke_test)
+    store = tempfile.TemporaryDirectory()  # images.npy files the trials map; removed at exit
+    data, dataset = load_data(args.smoke_test, Path(store.name))
     search = dataclasses.replace(params.search, num_samples=4 if args.smoke_test else args.trials,
                                  max_concurrent_trials=2, cpus_per_trial=1)
     base = params.train
     if args.smoke_test:
         space = tuple(s for s in search.space if s.name != "epochs") + (ParamSpec("epochs", low=1, high=2),)
-        search = dataclasses.replace(search, space=space)
+        search = dataclasses.replace(search, space=space, min_steps=8)
     trainable = Trainable(data, base, search)
     connect(None, num_cpus=2)
     results = {}

@@ -16,7 +16,9 @@ from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import TrainData
 from medtune.models.inference import load_net, predict_proba
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
-from medtune.tune.runner import Trainable, best_trial, run_sweep, stop_reason, train_trial
+from medtune.tune.results import best_trial, stop_reason
+from medtune.tune.runner import Trainable, run_sweep
+from medtune.tune.trial import train_trial
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
