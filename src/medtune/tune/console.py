@@ -95,9 +95,10 @@ def stage_summary(result: SweepResult, best: dict[str, Any]) -> str:
 
 
 def quiet_logs(verbose: bool) -> None:
-    """Keep Optuna, Ray and Lightning to warnings that need the user (the trial lines are the progress)."""
+    """Keep Optuna, Ray and Lightning to what needs the user (the trial lines are the progress). Ray's
+    new output engine prints its experiment box and paths even when told to be silent, so a quiet sweep
+    uses the legacy reporter, which at verbosity 0 prints nothing; `-v` keeps the new engine's tables."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if verbose:
-        return
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"  # read by Tuner.fit in this driver process
     for name in ("ray", "ray.tune", "ray.train", "pytorch_lightning", "lightning", "lightning.pytorch"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)

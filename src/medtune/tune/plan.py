@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg, largest
 
-MIN_STEPS = 60            # auto: optimizer steps every trial gets at least (raises its epochs)
+MIN_STEPS = 30            # auto: optimizer steps every trial gets at least (raises its epochs)
 STEPS_PER_EPOCH = 4       # auto batch cap: at least this many steps per epoch
 MAX_STARTUP_TRIALS = 10   # Optuna's own default; smaller sweeps start TPE earlier
 
@@ -83,10 +83,10 @@ def plan_sweep(base: TrainCfg, search: SearchCfg, n_train: int) -> tuple[TrainCf
     most = steps_per_epoch(n_train, int(smallest))
     max_steps = max(min_steps + most, top_epochs * most)  # a raised trial overshoots by < 1 epoch
     if search.grace_period == "auto":
-        # One epoch at the largest batch at least (a trial reports once per epoch), and at most
-        # max_t / rf^2, so ASHA has two rungs to cut at.
+        # Never before the minimum steps (every trial gets them), nor before one epoch at the largest batch
+        # (a trial reports once per epoch); else max_t / rf^2, so ASHA has two rungs to cut at.
         epoch = steps_per_epoch(n_train, int(biggest))
-        grace = max(epoch, min_steps // search.reduction_factor, max_steps // search.reduction_factor ** 2)
+        grace = max(epoch, min_steps, max_steps // search.reduction_factor ** 2)
         why.append(f"ASHA grace {grace} steps (rungs x{search.reduction_factor}) because trials run up to "
                    f"{max_steps} steps and one epoch at batch {biggest} is {epoch}")
     else:

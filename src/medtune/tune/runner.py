@@ -9,6 +9,7 @@ runs through SweepLogger, so workers never need a route to the tracking server.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import warnings
@@ -28,7 +29,7 @@ from medtune.data.datamodule import TrainData
 from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
-from medtune.tune.console import TrialLines
+from medtune.tune.console import TrialLines, quiet_logs
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
@@ -40,24 +41,25 @@ STRATEGIES = ("tpe_asha", "random")
 STUDY = "medtune-sweep"
 
 
-def connect(address: str | None, num_cpus: int | None = None, warm: int = 0) -> None:
+def connect(address: str | None, num_cpus: int | None = None, warm: int = 0, quiet: bool = True) -> None:
     """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback. `warm`
     worker processes import the training stack in the background (while the driver prepares data), so the
-    first trials do not pay for those imports."""
+    first trials do not pay for those imports. `quiet`: Ray's own log lines only from errors up."""
     # Save the experiment state every 2 s (Ray's "auto" waits >= 10 s): a killed driver then loses
     # at most 2 s of bookkeeping, so a resumed sweep does not re-run trials that had finished.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or address
+    level = logging.ERROR if quiet else logging.INFO
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=level)
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     # address="local": always a new private instance. A bare ray.init() attaches to any Ray already
     # running on the machine (another sweep, a test cluster), which may advertise a non-loopback address.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+             logging_level=level, _node_ip_address="127.0.0.1")
     for _ in range(warm):  # fire and forget: nothing waits for these
         ray.remote(num_cpus=0)(warm_worker).remote()
 
@@ -96,14 +98,21 @@ def build_searcher(trainable: Trainable, strategy: str) -> OptunaSearch:
         sampler = (optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True, constant_liar=True,
                                               n_startup_trials=trainable.plan.startup_trials)
                    if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
-    # The study lives in our storage, so the earlier trials are in it before OptunaSearch loads it.
-    storage, space = optuna.storages.InMemoryStorage(), SearchSpace(search.space)
-    study = optuna.create_study(storage=storage, study_name=STUDY, sampler=sampler,
-                                direction="maximize" if search.mode == "max" else "minimize")
-    for params, value in trainable.warm_points if strategy == "tpe_asha" else []:
+    points = trainable.warm_points if strategy == "tpe_asha" else []
+    storage = warm_study(SearchSpace(search.space), search.mode, points)
+    return OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
+                        sampler=sampler, storage=storage, study_name=STUDY)
+
+
+def warm_study(space: SearchSpace, mode: str,
+               points: list[tuple[dict[str, Any], float]]) -> optuna.storages.BaseStorage:
+    """An in-memory study holding the warm-start trials as finished ones; OptunaSearch loads it by name."""
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name=STUDY,
+                                direction="maximize" if mode == "max" else "minimize")
+    for params, value in points:
         study.add_trial(space.frozen(params, value))
-    return OptunaSearch(space=space, metric=f"best_{search.metric}", mode=search.mode, sampler=sampler,
-                        storage=storage, study_name=STUDY)
+    return storage
 
 
 def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback],
@@ -152,7 +161,8 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     """Run (or, when `sweep_dir` holds an unfinished sweep and `resume`, restore) the sweep."""
     base, search = trainable.base, trainable.search
     sweep_dir = sweep_dir.resolve()
-    connect(search.address)
+    connect(search.address, quiet=not verbose)
+    quiet_logs(verbose)
     callbacks = sweep_callbacks(trainable, logger, verbose)
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
         print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
