@@ -80,7 +80,7 @@ class TrialLines(tune.Callback):
 
 def stage_intro(params: Params, plan: Plan, pretrained: list[str], warm_note: str) -> str:
     """What the stage says before the first trial: searched keys, preset, plan (and why), pretrained, warm start."""
-    lines = [f"searches {', '.join(overridden_train_keys(params))}: their train: values are not used"]
+    lines = [f"search.space samples {', '.join(overridden_train_keys(params))}: their train: values are not used"]
     if params.search.preset:
         lines.append(f"preset {params.search.preset}: fills the search keys params.yaml leaves out")
     lines += [f"planned: {why}" for why in plan.why] + [f"pretrained {line}" for line in pretrained] + [warm_note]
