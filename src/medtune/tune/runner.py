@@ -60,8 +60,12 @@ def connect(address: str | None, num_cpus: int | None = None, warm: int = 0, qui
     # running on the machine (another sweep, a test cluster), which may advertise a non-loopback address.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
              logging_level=level, _node_ip_address="127.0.0.1")
-    for _ in range(warm):  # fire and forget: nothing waits for these
-        ray.remote(num_cpus=0)(warm_worker).remote()
+    warm_workers(warm)  # fire and forget: nothing waits for these
+
+
+def warm_workers(n: int) -> list[Any]:
+    """Start `n` worker processes importing the training stack now; returns their refs (to wait on, or not)."""
+    return [ray.remote(num_cpus=0)(warm_worker).remote() for _ in range(n)]
 
 
 @dataclass
@@ -132,7 +136,8 @@ def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Call
                                     search_alg=build_searcher(trainable, strategy), scheduler=scheduler,
                                     num_samples=search.num_samples,
                                     max_concurrent_trials=search.max_concurrent_trials,
-                                    time_budget_s=search.time_budget_s or None),
+                                    time_budget_s=search.time_budget_s or None,
+                                    reuse_actors=True),  # a finished trial's process runs the next: no re-import
         run_config=_run_config(sweep_dir, search, callbacks, verbose))
 
 
