@@ -54,7 +54,7 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python -m bench.overhead
-	$(VENV)/bin/python -m bench.hpo --trials 16
+	$(VENV)/bin/python -m bench.hpo --seeds 3 --trials 32
 
 clean:
 	rm -rf data/raw data/labels.csv data/*.dvc data/interim data/processed data/splits models reports \

@@ -56,6 +56,8 @@ SPLIT_METHODS = ("auto", "grouped")
 SPLIT_GROUPS = ("patient", "site")
 SITE_COLUMNS = ("manufacturer", "modality")
 MODES = ("max", "min")
+SEARCH_PRESETS = ("fast", "balanced", "thorough")  # search.preset (config/presets.py holds what each sets)
+WARM_STARTS = ("auto", "off")  # search.warm_start, or the MLflow run id of an earlier sweep
 NEW_SPLIT_POLICIES = ("promote", "keep")
 
 # registry.threshold: how promote picks the operating point on validation predictions (binary; one per label

@@ -90,11 +90,15 @@ def split(params: Path = ParamsOpt) -> None:
 @one_line_errors
 def tune(params: Path = ParamsOpt,
          resume: bool = typer.Option(True, "--resume/--fresh",
-                                     help="resume an interrupted sweep of the same inputs (default)")) -> None:
+                                     help="resume an interrupted sweep of the same inputs (default)"),
+         verbose: bool = typer.Option(False, "--verbose", "-v",
+                                      help="Ray's tables, not one line per trial (or MEDTUNE_VERBOSE=1)"),
+         ) -> None:
     """Ray Tune + Optuna + ASHA sweep on train/val; every trial logged to MLflow."""
     from medtune.pipeline import tune as stage
+    from medtune.tune.console import verbose_console
 
-    stage.run(load_params(params), resume=resume)
+    stage.run(load_params(params), resume=resume, verbose=verbose_console(verbose))
 
 
 @app.command()

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("script, result, keys, table", [
     ("bench.overhead", "overhead-smoke.json", {"ratio_trial_vs_fit", "ratio_sweep_wall_vs_fit", "machine"}, "x fit"),
-    ("bench.hpo", "hpo-smoke.json", {"compute_ratio", "auroc_gap", "results", "machine"}, "TPE+ASHA vs random"),
+    ("bench.hpo", "hpo-smoke.json", {"compute_ratio", "n_seeds", "compute_ratio_spread", "warm_compute_ratio",
+                                     "machine"}, "TPE+ASHA vs random"),
     ("bench.fuzz", "fuzz-smoke.json", {"files", "crashes", "hangs", "rejected_by_reason", "peak_rss_tree_mb",
                                        "wall_s", "machine"}, "crashes / hangs"),
     ("bench.quality", "quality-smoke.json", {"test_auc", "test_auc_ci", "test_acc", "test_acc_ci", "ece_before",

@@ -116,7 +116,7 @@ def test_killed_worker_node_trials_are_retried_elsewhere(cluster: tuple[Cluster,
     head, (doomed, survivor) = cluster
     data = learnable_data(tmp_path, 512, 128, size=32)
     base = TrainCfg(batch_size=32, epochs=5, depth=2, width=16, augment=0.0, seed=5)
-    search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=5, max_failures=2,
+    search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=10_000, min_steps=0, max_failures=2,
                        address=head.address, space=(ParamSpec("lr", low=1e-3, high=1e-2, log=True),))
     sweep_dir = tmp_path / "ray" / "sweep"
     killed = threading.Event()
@@ -154,7 +154,7 @@ def test_mlflow_server_outage_mid_sweep_loses_nothing(tmp_path: Path) -> None:
     ray.shutdown()
     data = learnable_data(tmp_path, 256, 64)
     base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.0, seed=9)
-    search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=3,
+    search = SearchCfg(num_samples=4, max_concurrent_trials=2, grace_period=10_000, min_steps=0,
                        space=(ParamSpec("lr", low=1e-3, high=1e-2, log=True),))
     server = MlflowServer(tmp_path)
     url = server.start()

@@ -45,6 +45,15 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(finished: Finished)
     overridden = "tune: search.space samples dropout, lr, optimizer: their train: values are not used"
     assert overridden in finished.repro.stdout
 
+    # The quiet console: the plan and why, one line per finished trial, the summary last; no Ray tables.
+    tune_out = finished.repro.stdout.split("Running stage 'tune'")[1].split("Running stage 'promote'")[0]
+    lines = [line for line in tune_out.splitlines() if line.strip()]
+    assert len(lines) < 60, tune_out
+    assert any(line.startswith("tune: planned: ") for line in lines)
+    assert sum(line.startswith("tune: trial ") for line in lines) == 2
+    assert lines[-1].startswith("tune: 2 trials") or "tune: 2 trials" in tune_out
+    assert "Trial status" not in tune_out and "Token authentication" not in finished.repro.stderr
+
     # The report: threshold from validation (stored with the model), split hash, breakdown, Grad-CAM, plots.
     assert metrics["threshold"] == pytest.approx(float(champion.tags["medtune.threshold"]), abs=1e-6)
     assert metrics["split_hash"] == champion.tags["medtune.split_hash"]

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cluster]
 def test_sweep_nests_trials_under_a_parent_over_http(tmp_path: Path) -> None:
     data = learnable_data(tmp_path, 64, 32)
     base = TrainCfg(batch_size=16, epochs=2, depth=2, width=8, augment=0.0, seed=3)
-    search = SearchCfg(num_samples=3, max_concurrent_trials=2, grace_period=2,
+    search = SearchCfg(num_samples=3, max_concurrent_trials=2, grace_period=10_000, min_steps=0,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
     with mlflow_server(tmp_path) as url:
         logger = SweepLogger(url, "over-http", str(tmp_path / "unused"), tags={"medtune.split_hash": "s"})

@@ -21,7 +21,7 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 MAX_MODULE_LINES = 300
 MAX_STAGE_LINES = 42  # "about 40" (STYLE.md): past it, logic has leaked out of the library
 # Over the limit on purpose, each with the reason; an entry fails once its file is back under the limit.
-OVERSIZE = {"src/medtune/tune/runner.py": "tune/ is being rewritten (search engine issue); split it there"}
+OVERSIZE: dict[str, str] = {}  # path -> why it may exceed the limit for now
 # Made at run time by MLflow, Ray or the HMAC helper, outside DVC: named in the doc, never in the repo.
 RUNTIME = {"mlruns.db", "mlartifacts/", "ray_results/", ".medtune/hmac.key"}
 EXTENSIONS = (".py", ".yaml", ".yml", ".md", ".toml", ".txt", ".json", ".csv", ".npy", ".parquet", ".pt", ".db",

@@ -9,13 +9,15 @@ from typing import Any
 
 import yaml
 
+from medtune.config.presets import apply_preset
 from medtune.config.rules import coerce, validate
 from medtune.config.sections import SECTIONS, Params
 from medtune.config.space import parse_space
 from medtune.errors import ConfigError
 
 # Keys that take a number or `auto`.
-AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers"), ("split", "folds")}
+AUTO_KEYS = {("preprocess", "image_size"), ("train", "num_workers"), ("split", "folds"), ("search", "grace_period"),
+             ("search", "n_startup_trials"), ("search", "min_steps"), ("search", "batch_cap")}
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
     """Read and validate params.yaml; `overrides` maps 'section.key' to a value (tests, smoke runs)."""
@@ -39,6 +41,9 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}")
     built: dict[str, Any] = {}
+    if isinstance(raw.get("search"), dict):  # a preset fills the search keys the file leaves out
+        raw = {**raw, "search": apply_preset(raw["search"], (raw.get("preprocess") or {}).get("image_size", 28),
+                                             source)}
     for f in fields(Params):
         cls = SECTIONS[f.name]
         section = raw.get(f.name) or {}
@@ -68,8 +73,11 @@ def _build_section(cls: type, name: str, section: dict[str, Any], source: str) -
                 raise ConfigError(f"{source}: ingest.label_column: expected a column name or a list of them")
             values[key] = tuple(value)  # several 0/1 columns: a multilabel task
             continue
-        if (name, key) in AUTO_KEYS and value == "auto":
-            values[key] = value  # resolved later: image_size from the fingerprint, num_workers per trial
+        if (name, key) in AUTO_KEYS and (value == "auto" or type(value) is int):
+            values[key] = value  # auto is resolved later: image_size from the fingerprint, the plan from the cohort
+            continue
+        if (name, key) == ("search", "preset") and str(value).lower() == "none":
+            values[key] = None  # `preset: none`: the ranges params.yaml gives
             continue
         if (name, key) == ("registry", "threshold") and type(value) in (int, float):
             value = str(value)  # `threshold: 0.5` is the fixed-threshold rule "0.5"

@@ -20,6 +20,7 @@ from medtune.choices import (
     PREPROCESS_WINDOWS,
     REGRESSION_LOSSES,
     RESIZE_MODES,
+    SEARCH_PRESETS,
     SITE_COLUMNS,
     SPLIT_GROUPS,
     SPLIT_METHODS,
@@ -167,7 +168,14 @@ def validate(p: Params, source: str) -> None:
          f"is not one of {', '.join(UNCERTAIN_POLICIES)}"),
         (p.search.cpus_per_trial > 0, "search.cpus_per_trial", "must be > 0"),
         (p.search.gpus_per_trial >= 0, "search.gpus_per_trial", "must be >= 0"),
-        (p.search.grace_period >= 1, "search.grace_period", "must be >= 1"),
+        (_auto_or(p.search.grace_period, 1), "search.grace_period", "must be auto or >= 1 (optimizer steps)"),
+        (_auto_or(p.search.n_startup_trials, 0), "search.n_startup_trials", "must be auto or >= 0"),
+        (_auto_or(p.search.min_steps, 0), "search.min_steps", "must be auto or >= 0 (0: no minimum)"),
+        (_auto_or(p.search.batch_cap, 0), "search.batch_cap", "must be auto or >= 0 (0: no cap)"),
+        (p.search.preset is None or p.search.preset in SEARCH_PRESETS, "search.preset",
+         f"is not one of {', '.join(SEARCH_PRESETS)} or null"),
+        (isinstance(p.search.warm_start, str) and p.search.warm_start.strip() != "", "search.warm_start",
+         "must be auto, off or the MLflow run id of an earlier sweep"),
         (p.search.reduction_factor >= 2, "search.reduction_factor", "must be >= 2"),
         (p.search.max_failures >= 0, "search.max_failures", "must be >= 0"),
         (p.search.time_budget_s >= 0, "search.time_budget_s", "must be >= 0 (0: no limit)"),
@@ -185,6 +193,11 @@ def validate(p: Params, source: str) -> None:
         if not ok:
             value = _lookup(p, key)
             raise ConfigError(f"{source}: {key}: {value!r} {why}")
+
+
+def _auto_or(value: Any, least: int) -> bool:
+    """`auto`, or an integer (not a bool) of at least `least`."""
+    return value == "auto" or (type(value) is int and value >= least)
 
 
 def _lookup(p: Params, dotted: str) -> Any:

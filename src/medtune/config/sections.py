@@ -110,8 +110,13 @@ class SearchCfg:
     mode: str = "auto"                # auto: the metric's direction
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
-    grace_period: int = 1
-    reduction_factor: int = 2
+    preset: str | None = None         # fast | balanced | thorough: fills the search keys params.yaml leaves out
+    grace_period: int | str = "auto"  # ASHA: optimizer steps before a trial can be stopped (auto: planned)
+    reduction_factor: int = 3         # ASHA: keep the best 1/3 at each rung
+    n_startup_trials: int | str = "auto"  # Optuna: random trials before TPE (auto: a quarter, 3..10)
+    min_steps: int | str = "auto"     # optimizer steps every trial gets at least (auto: planned; 0: none)
+    batch_cap: int | str = "auto"     # largest batch size (auto: a quarter of the train images; 0: none)
+    warm_start: str = "auto"          # auto | off | <MLflow parent run id of an earlier sweep>
     time_budget_s: float = 0.0        # stop the sweep after this many seconds (0: no limit)
     max_failures: int = 1             # retries of a trial whose worker died (resumes from its checkpoint)
     keep_checkpoints: int = 2         # best k epoch checkpoints kept per trial (the latest is kept too)

@@ -80,6 +80,10 @@ def sweep_folder(storage: str | Path, tags: dict[str, str]) -> Path:
     return Path(storage) / f"sweep-{params_hash(inputs)}"
 
 
+# The tags that say two runs saw the same images, labels and split (a warm start's condition).
+DATA_KEYS = ("medtune.data_hash", "medtune.labels_hash", "medtune.split_hash")
+
+
 def lineage_tags(split_hash: str, params: dict[str, Any], lock: Path = Path("dvc.lock")) -> dict[str, str]:
     """The tags every run and model version carries, so a number can be traced to its inputs.
 

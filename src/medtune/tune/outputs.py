@@ -11,7 +11,7 @@ from medtune import paths
 from medtune.config import Params, SearchCfg
 from medtune.jsonio import atomic_path, write_json, write_table
 from medtune.tune.plots import write_sweep_plots
-from medtune.tune.runner import SweepResult
+from medtune.tune.results import SweepResult
 
 
 def write_sweep_outputs(result: SweepResult, params: Params, search: SearchCfg,

@@ -1,17 +1,17 @@
-"""Ray Tune sweep: OptunaSearch (seeded multivariate TPE) + ASHA over `fit()`.
+"""Ray Tune sweep: OptunaSearch (seeded multivariate TPE, warm-started from earlier sweeps) + ASHA over `fit()`.
 
-This is the only module that imports Ray (its API moves between releases; docs/architecture.md). Trials run
-`medtune.train.fit` and report every epoch; the driver turns those reports into MLflow runs through
-SweepLogger, so workers never need a route to the tracking server.
+Ray is confined to the tune/ package (its API moves between releases; docs/architecture.md): this module
+builds and runs the Tuner, `trial.py` is what runs on a worker, `callbacks.py` what the driver does per
+trial event, `results.py` the tables a finished sweep leaves. The driver turns trial reports into MLflow
+runs through SweepLogger, so workers never need a route to the tracking server.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,152 +19,53 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import pandas as pd
-import pytorch_lightning as pl
 import ray
-import torch
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from medtune.config import SearchCfg, TrainCfg, largest
+from medtune.config import SearchCfg, TrainCfg
 from medtune.data.datamodule import TrainData
-from medtune.errors import MedtuneError
 from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
-from medtune.train import fit
+from medtune.tune.callbacks import MlflowDriverCallback
+from medtune.tune.console import TrialLines, quiet_logs
+from medtune.tune.plan import Plan, plan_sweep
+from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
+from medtune.tune.trial import guarded_trial, train_trial, warm_worker
 
-CHECKPOINT_FILE = "model.pt"
-TRAINER_FILE = "trainer.ckpt"
-PROGRESS_FILE = "progress.json"
 DONE_MARKER = "medtune_sweep_done"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
+STRATEGIES = ("tpe_asha", "random")
+STUDY = "medtune-sweep"
 
 
-@dataclass
-class SweepResult:
-    leaderboard: pd.DataFrame
-    best: dict[str, Any]          # trial_id, config, value, checkpoint (path to model.pt)
-    parent_run_id: str | None
-    sweep_dir: Path
-    history: dict[str, pd.DataFrame]   # trial_id -> per-epoch metrics (learning curves)
-
-
-class ReportEachEpoch(pl.Callback):
-    """Report every epoch to Tune (this epoch's metrics and the best so far) with a checkpoint:
-    the bare weights (for promote) and the Lightning state (to resume a retried or restored trial)."""
-
-    def __init__(self, metric: str, mode: str, best: float | None = None) -> None:
-        self.metric, self.sign, self.best = metric, (1.0 if mode == "max" else -1.0), best
-
-    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        # fit() documents that this epoch's train and val metrics are in callback_metrics here.
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-        metrics["epoch"] = trainer.current_epoch + 1
-        current = metrics.get(self.metric)
-        if current is not None and (self.best is None or self.sign * current > self.sign * self.best):
-            self.best = current
-        metrics[f"best_{self.metric}"] = self.best if self.best is not None else float("nan")
-        metrics["node_id"] = ray.get_runtime_context().get_node_id()  # where this epoch ran (retries move)
-        with tempfile.TemporaryDirectory() as tmp:
-            state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
-            torch.save({"net": dict(module.hparams.net), "state_dict": state, "epoch": metrics["epoch"]},
-                       Path(tmp) / CHECKPOINT_FILE)
-            trainer.save_checkpoint(Path(tmp) / TRAINER_FILE)
-            (Path(tmp) / PROGRESS_FILE).write_text(json.dumps({"best": self.best}))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-
-
-def train_trial(config: dict[str, Any], data: TrainData, base: TrainCfg, metric: str, mode: str,
-                threads: int, accelerator: str, init_states: dict[str, dict]) -> None:
-    """One trial: the sampled values override the train defaults, then a plain `fit()` - continued
-    from the trial's last checkpoint when Tune retries or restores it."""
-    torch.set_num_threads(threads)
-    cfg = dataclasses.replace(base, **config)
-    checkpoint, resume, best = tune.get_checkpoint(), None, None
-    with tempfile.TemporaryDirectory() as local:
-        if checkpoint is not None:
-            with checkpoint.as_directory() as ckpt_dir:
-                resume = shutil.copy(Path(ckpt_dir) / TRAINER_FILE, Path(local) / TRAINER_FILE)
-                best = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())["best"]
-        fit(cfg, data, callbacks=[ReportEachEpoch(metric, mode, best)], accelerator=accelerator,
-            init_state=init_states.get(cfg.arch), resume_ckpt=resume)
-
-
-def guarded_trial(config: dict[str, Any], trial_fn: Callable[..., None], metric: str, **kwargs: Any) -> None:
-    """Out of memory ends this trial with reason `oom` instead of an error Tune would retry: a
-    config that does not fit will not fit on the second try either, and the sweep goes on."""
-    try:
-        trial_fn(config, metric=metric, **kwargs)
-    except torch.OutOfMemoryError as exc:
-        tune.report({"oom": 1.0, f"best_{metric}": float("nan"), "error": str(exc).splitlines()[0][:300]})
-
-
-class MlflowDriverCallback(tune.Callback):
-    """Forwards trial events to SweepLogger on the driver (MLflow's one writer)."""
-
-    def __init__(self, logger: SweepLogger, base: TrainCfg) -> None:
-        self.logger, self.base = logger, base
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Ray pickles the run config into the experiment state; a live MLflow client is not state.
-        return {"logger": None, "base": self.base}
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.logger.trial_started(trial.trial_id, {**dataclasses.asdict(self.base), **trial.config})
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if trial.trial_id not in self.logger.children:  # restored trial: reopen its run
-            self.on_trial_start(iteration, trials, trial)
-        keep = {k: v for k, v in result.items() if k.startswith(("val_", "train_", "best_"))}
-        self.logger.trial_result(trial.trial_id, keep, step=int(result.get("epoch", 0)))
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = trial.last_result or {}
-        error = "OutOfMemoryError: " + str(last.get("error")) if last.get("oom") else None
-        reason = stop_reason(last.get("epoch", 0), trial.config.get("epochs", self.base.epochs), error)
-        summary = {"epochs_run": last.get("epoch", 0), "node_id": last.get("node_id", "")}
-        self.logger.trial_ended(trial.trial_id, "FAILED" if error else "FINISHED", reason,
-                                {**summary, **({"error": error} if error else {})})
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = _read_error(trial)
-        self.logger.trial_ended(trial.trial_id, "FAILED", stop_reason(0, 1, error),
-                                {"error": error.splitlines()[-1] if error else "unknown"})
-
-
-def _read_error(trial: Any) -> str:
-    path = getattr(trial, "error_file", None) or getattr(trial, "pickled_error_file", None)
-    try:
-        return Path(path).read_text(errors="replace") if path and str(path).endswith(".txt") else ""
-    except OSError:
-        return ""
-
-
-def stop_reason(epochs_run: int, epochs_planned: int, error: str | None) -> str:
-    """Why a trial ended: completed, asha_stopped, oom or error (no_result: stopped before reporting)."""
-    if error:
-        return "oom" if "OutOfMemoryError" in error or "out of memory" in error else "error"
-    return "completed" if epochs_run >= epochs_planned else "asha_stopped"
-
-
-def connect(address: str | None, num_cpus: int | None = None) -> None:
-    """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback."""
+def connect(address: str | None, num_cpus: int | None = None, warm: int = 0, quiet: bool = True) -> None:
+    """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback. `warm`
+    worker processes import the training stack in the background (while the driver prepares data), so the
+    first trials do not pay for those imports. `quiet`: Ray's own log lines only from errors up."""
     # Save the experiment state every 2 s (Ray's "auto" waits >= 10 s): a killed driver then loses
     # at most 2 s of bookkeeping, so a resumed sweep does not re-run trials that had finished.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or address
+    level = logging.ERROR if quiet else logging.INFO
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=level)
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     # address="local": always a new private instance. A bare ray.init() attaches to any Ray already
     # running on the machine (another sweep, a test cluster), which may advertise a non-loopback address.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+             logging_level=level, _node_ip_address="127.0.0.1")
+    warm_workers(warm)  # fire and forget: nothing waits for these
+
+
+def warm_workers(n: int) -> list[Any]:
+    """Start `n` worker processes importing the training stack now; returns their refs (to wait on, or not)."""
+    return [ray.remote(num_cpus=0)(warm_worker).remote() for _ in range(n)]
 
 
 @dataclass
@@ -176,64 +77,98 @@ class Trainable:
     search: SearchCfg
     init_states: dict[str, dict] = dataclasses.field(default_factory=dict)  # arch -> pretrained weights
     trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
+    warm_points: list[tuple[dict[str, Any], float]] = dataclasses.field(default_factory=list)
+    plan: Plan = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.search = resolve_selection(self.search, self.data.task)  # `auto`: the task's metric and mode
+        self.base, self.search, self.plan = plan_sweep(self.base, self.search, len(self.data.train))
 
     def build(self) -> Any:
         fn = tune.with_parameters(
             guarded_trial, trial_fn=self.trial_fn, data=self.data, base=self.base,
             metric=self.search.metric, mode=self.search.mode, threads=max(1, int(self.search.cpus_per_trial)),
-            accelerator="gpu" if self.search.gpus_per_trial > 0 else "cpu", init_states=self.init_states)
+            accelerator="gpu" if self.search.gpus_per_trial > 0 else "cpu", init_states=self.init_states,
+            min_steps=self.plan.min_steps)
         return tune.with_resources(fn, {"cpu": self.search.cpus_per_trial, "gpu": self.search.gpus_per_trial})
 
 
-STRATEGIES = ("tpe_asha", "random")
+def build_searcher(trainable: Trainable, strategy: str) -> OptunaSearch:
+    """Seeded TPE (multivariate, constant liar for concurrent trials, random for the planned first trials)
+    told the finished trials of earlier sweeps first; or seeded random sampling."""
+    base, search = trainable.base, trainable.search
+    with warnings.catch_warnings():  # multivariate/group TPE are "experimental" in Optuna: chosen on purpose
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = (optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True, constant_liar=True,
+                                              n_startup_trials=trainable.plan.startup_trials)
+                   if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
+    points = trainable.warm_points if strategy == "tpe_asha" else []
+    storage = warm_study(SearchSpace(search.space), search.mode, points)
+    return OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
+                        sampler=sampler, storage=storage, study_name=STUDY)
+
+
+def warm_study(space: SearchSpace, mode: str,
+               points: list[tuple[dict[str, Any], float]]) -> optuna.storages.BaseStorage:
+    """An in-memory study holding the warm-start trials as finished ones; OptunaSearch loads it by name."""
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name=STUDY,
+                                direction="maximize" if mode == "max" else "minimize")
+    for params, value in points:
+        study.add_trial(space.frozen(params, value))
+    return storage
 
 
 def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback],
-                strategy: str = "tpe_asha") -> tune.Tuner:
-    """A new sweep. tpe_asha: seeded multivariate TPE proposes, ASHA stops weak trials early.
+                strategy: str = "tpe_asha", verbose: bool = False) -> tune.Tuner:
+    """A new sweep. tpe_asha: seeded multivariate TPE proposes, ASHA stops weak trials early (its clock is
+    optimizer steps, so trials with different batch sizes are compared at equal training).
     random: the baseline of bench/hpo.py, seeded random sampling with every trial run to the end."""
-    base, search = trainable.base, trainable.search
+    search, plan = trainable.search, trainable.plan
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy {strategy!r} is not one of {STRATEGIES}")
-    with warnings.catch_warnings():  # multivariate/group TPE are "experimental" in Optuna: chosen on purpose
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = (optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True)
-                   if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
-    searcher = OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}",
-                            mode=search.mode, sampler=sampler)
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=int(largest("epochs", base, search.space)),
-                               grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+    scheduler = (ASHAScheduler(time_attr="steps", max_t=plan.max_steps, grace_period=plan.grace_steps,
+                               reduction_factor=search.reduction_factor)
                  if strategy == "tpe_asha" else tune.schedulers.FIFOScheduler())
     return tune.Tuner(
         trainable.build(),
         tune_config=tune.TuneConfig(metric=f"best_{search.metric}", mode=search.mode,
-                                    search_alg=searcher, scheduler=scheduler,
+                                    search_alg=build_searcher(trainable, strategy), scheduler=scheduler,
                                     num_samples=search.num_samples,
                                     max_concurrent_trials=search.max_concurrent_trials,
-                                    time_budget_s=search.time_budget_s or None),
-        run_config=_run_config(sweep_dir, search, callbacks))
+                                    time_budget_s=search.time_budget_s or None,
+                                    reuse_actors=True),  # a finished trial's process runs the next: no re-import
+        run_config=_run_config(sweep_dir, search, callbacks, verbose))
 
 
-def _run_config(sweep_dir: Path, search: SearchCfg, callbacks: list[tune.Callback]) -> tune.RunConfig:
+def _run_config(sweep_dir: Path, search: SearchCfg, callbacks: list[tune.Callback], verbose: bool) -> tune.RunConfig:
     return tune.RunConfig(
         name=sweep_dir.name, storage_path=str(sweep_dir.parent.resolve()), callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=search.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=search.keep_checkpoints,
                                                 checkpoint_score_attribute=search.metric,
                                                 checkpoint_score_order=search.mode),
-        verbose=1)
+        verbose=1 if verbose else 0)
+
+
+def sweep_callbacks(trainable: Trainable, logger: SweepLogger | None, verbose: bool) -> list[tune.Callback]:
+    """MLflow logging when there is a logger; one console line per trial unless Ray's tables are asked for."""
+    base, search = trainable.base, trainable.search
+    out: list[tune.Callback] = [MlflowDriverCallback(logger, base)] if logger else []
+    if not verbose:
+        out.append(TrialLines(search.metric, search.mode, base, search.num_samples, search.max_concurrent_trials,
+                              search.time_budget_s))
+    return out
 
 
 def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None = None,
-              resume: bool = True) -> SweepResult:
+              resume: bool = True, verbose: bool = False) -> SweepResult:
     """Run (or, when `sweep_dir` holds an unfinished sweep and `resume`, restore) the sweep."""
     base, search = trainable.base, trainable.search
     sweep_dir = sweep_dir.resolve()
-    connect(search.address)
-    callbacks = [MlflowDriverCallback(logger, base)] if logger else []
+    connect(search.address, quiet=not verbose)
+    quiet_logs(verbose)
+    callbacks = sweep_callbacks(trainable, logger, verbose)
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
         print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
         tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable.build(), resume_errored=True)
@@ -242,7 +177,7 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
         tuner._local_tuner.get_run_config().callbacks = callbacks
     else:
         shutil.rmtree(sweep_dir, ignore_errors=True)
-        tuner = build_tuner(trainable, sweep_dir, callbacks)
+        tuner = build_tuner(trainable, sweep_dir, callbacks, verbose=verbose)
     if logger:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_RUN_FILE).write_text(logger.parent_run_id)
@@ -259,53 +194,3 @@ def saved_parent_run(sweep_dir: Path) -> str | None:
     if path.is_file() and not (sweep_dir / DONE_MARKER).exists():
         return path.read_text().strip() or None
     return None
-
-
-def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -> pd.DataFrame:
-    """One row per trial, best first: metric, stop reason, epochs run, checkpoint and its config."""
-    rows = []
-    for result in grid:
-        # A trial stopped (time budget, interrupted sweep) before its first report has no metrics or config.
-        last, config = result.metrics or {}, result.config or {}
-        error = str(result.error) if result.error else None
-        if last.get("oom"):
-            error = f"OutOfMemoryError: {last.get('error')}"
-        planned = config.get("epochs", base.epochs)
-        best_ckpt = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
-        ckpt = best_ckpt.path if best_ckpt else None
-        rows.append({
-            "trial_id": last.get("trial_id") or Path(result.path).name,
-            f"best_{metric}": last.get(f"best_{metric}"),
-            "stop_reason": "no_result" if not last else stop_reason(last.get("epoch", 0), planned, error),
-            "epochs_run": last.get("epoch", 0),
-            "seconds": last.get("time_total_s"),
-            "node_id": last.get("node_id"),
-            "checkpoint": str(Path(ckpt) / CHECKPOINT_FILE) if ckpt else None,
-            "config": json.dumps(config, sort_keys=True),
-            **{f"param_{k}": v for k, v in sorted(config.items())},
-        })
-    board = pd.DataFrame(rows)
-    return board.sort_values(f"best_{metric}", ascending=(mode == "min"),
-                             na_position="last").reset_index(drop=True)
-
-
-def histories(grid: tune.ResultGrid) -> dict[str, pd.DataFrame]:
-    """Per-epoch metrics of every trial, for learning curves."""
-    out = {}
-    for result in grid:
-        frame = result.metrics_dataframe
-        if frame is not None and not frame.empty and "trial_id" in frame:
-            out[str(frame["trial_id"].iloc[0])] = frame
-    return out
-
-
-def best_trial(board: pd.DataFrame, mode: str) -> dict[str, Any]:
-    """The best trial with a checkpoint; raises if every trial failed."""
-    metric_col = next(c for c in board.columns if c.startswith("best_"))
-    usable = board.dropna(subset=[metric_col, "checkpoint"])
-    if usable.empty:
-        raise MedtuneError("tune: every trial failed; see reports/tune/leaderboard.csv for the reasons")
-    row = usable.sort_values(metric_col, ascending=(mode == "min")).iloc[0]
-    return {"trial_id": row["trial_id"], "metric": metric_col.removeprefix("best_"),
-            "value": float(row[metric_col]), "config": json.loads(row["config"]),
-            "checkpoint": row["checkpoint"], "epochs_run": int(row["epochs_run"])}

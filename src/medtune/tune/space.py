@@ -41,6 +41,27 @@ class SearchSpace:
             values[spec.name] = suggest(trial, spec)
         # Returning None: OptunaSearch takes the suggested values from the trial itself.
 
+    def active(self, values: dict[str, Any]) -> list[ParamSpec]:
+        """The specs a trial with these values samples (a conditional one only when its parent uses it)."""
+        users = {spec.name: CONDITIONAL.get(spec.name) for spec in self.specs}
+        return [s for s in self.specs
+                if not (users[s.name] and values.get("optimizer") not in users[s.name] and "optimizer" in values)]
+
+    def frozen(self, values: dict[str, Any], value: float) -> optuna.trial.FrozenTrial:
+        """A finished trial of this space (warm start); ValueError when a value lies outside it."""
+        specs = self.active(values)
+        return optuna.trial.create_trial(params={s.name: values[s.name] for s in specs},
+                                         distributions={s.name: distribution(s) for s in specs}, value=value)
+
+
+def distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution `suggest` samples this spec from."""
+    if spec.choices is not None:
+        return optuna.distributions.CategoricalDistribution(list(spec.choices))
+    if spec.is_int:
+        return optuna.distributions.IntDistribution(int(spec.low), int(spec.high), log=spec.log)
+    return optuna.distributions.FloatDistribution(float(spec.low), float(spec.high), log=spec.log)
+
 
 def sample_configs(space: tuple[ParamSpec, ...], seed: int, n: int) -> list[dict[str, Any]]:
     """Draw n configs with Optuna's RandomSampler outside Ray (previews, docs, tests of the space)."""

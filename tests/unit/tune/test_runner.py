@@ -16,7 +16,9 @@ from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import TrainData
 from medtune.models.inference import load_net, predict_proba
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
-from medtune.tune.runner import Trainable, best_trial, run_sweep, stop_reason, train_trial
+from medtune.tune.results import best_trial, stop_reason
+from medtune.tune.runner import Trainable, run_sweep
+from medtune.tune.trial import train_trial
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -79,7 +81,7 @@ def test_out_of_memory_marks_the_trial_and_the_sweep_goes_on(data: TrainData, tm
     # Workers unpickle this test's trial function by value: the test module is not importable there.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     base = TrainCfg(batch_size=16, epochs=1, depth=2, width=8, augment=0.0, seed=7)
-    search = SearchCfg(num_samples=4, max_concurrent_trials=2, max_failures=1,
+    search = SearchCfg(num_samples=4, max_concurrent_trials=2, max_failures=1, batch_cap=0, min_steps=0,
                        space=(ParamSpec("batch_size", choices=(16, 32)),))
     logger = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
     result = run_sweep(Trainable(data, base, search, trial_fn=oom_on_batch_32), tmp_path / "sweep", logger)
@@ -97,7 +99,7 @@ def test_out_of_memory_marks_the_trial_and_the_sweep_goes_on(data: TrainData, tm
 
 def test_time_budget_ends_the_sweep_with_what_it_found(data: TrainData, tmp_path: Path) -> None:
     base = TrainCfg(batch_size=16, epochs=2, depth=2, width=8, augment=0.0, seed=7)
-    search = SearchCfg(num_samples=200, max_concurrent_trials=2, time_budget_s=20,
+    search = SearchCfg(num_samples=200, max_concurrent_trials=2, time_budget_s=20, min_steps=0,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
     started = time.monotonic()
     result = run_sweep(Trainable(data, base, search), tmp_path / "sweep")

@@ -1,0 +1,87 @@
+"""A finished sweep as tables: one leaderboard row per trial, per-epoch histories, the best trial."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from ray import tune
+
+from medtune.config import TrainCfg
+from medtune.errors import MedtuneError
+from medtune.tune.trial import CHECKPOINT_FILE
+
+
+@dataclass
+class SweepResult:
+    leaderboard: pd.DataFrame
+    best: dict[str, Any]          # trial_id, config, value, checkpoint (path to model.pt)
+    parent_run_id: str | None
+    sweep_dir: Path
+    history: dict[str, pd.DataFrame]   # trial_id -> per-epoch metrics (learning curves)
+
+
+def stop_reason(epochs_run: int, epochs_planned: int, error: str | None) -> str:
+    """Why a trial ended: completed, asha_stopped, oom or error (no_result: stopped before reporting)."""
+    if error:
+        return "oom" if "OutOfMemoryError" in error or "out of memory" in error else "error"
+    return "completed" if epochs_run >= epochs_planned else "asha_stopped"
+
+
+def planned_epochs(last: dict[str, Any], config: dict[str, Any], base: TrainCfg) -> int:
+    """The epochs a trial was to run: what it reported (raised to the planned minimum steps), else its config."""
+    return int(last.get("planned_epochs") or config.get("epochs", base.epochs))
+
+
+def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -> pd.DataFrame:
+    """One row per trial, best first: metric, stop reason, epochs and steps run, checkpoint and its config."""
+    rows = []
+    for result in grid:
+        # A trial stopped (time budget, interrupted sweep) before its first report has no metrics or config.
+        last, config = result.metrics or {}, result.config or {}
+        error = str(result.error) if result.error else None
+        if last.get("oom"):
+            error = f"OutOfMemoryError: {last.get('error')}"
+        best_ckpt = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else None
+        ckpt = best_ckpt.path if best_ckpt else None
+        rows.append({
+            "trial_id": last.get("trial_id") or Path(result.path).name,
+            f"best_{metric}": last.get(f"best_{metric}"),
+            "stop_reason": ("no_result" if not last else
+                            stop_reason(last.get("epoch", 0), planned_epochs(last, config, base), error)),
+            "epochs_run": last.get("epoch", 0),
+            "steps": last.get("steps", 0),
+            "seconds": last.get("time_total_s"),
+            "node_id": last.get("node_id"),
+            "checkpoint": str(Path(ckpt) / CHECKPOINT_FILE) if ckpt else None,
+            "config": json.dumps(config, sort_keys=True),
+            **{f"param_{k}": v for k, v in sorted(config.items())},
+        })
+    board = pd.DataFrame(rows)
+    return board.sort_values(f"best_{metric}", ascending=(mode == "min"),
+                             na_position="last").reset_index(drop=True)
+
+
+def histories(grid: tune.ResultGrid) -> dict[str, pd.DataFrame]:
+    """Per-epoch metrics of every trial, for learning curves."""
+    out = {}
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is not None and not frame.empty and "trial_id" in frame:
+            out[str(frame["trial_id"].iloc[0])] = frame
+    return out
+
+
+def best_trial(board: pd.DataFrame, mode: str) -> dict[str, Any]:
+    """The best trial with a checkpoint; raises if every trial failed."""
+    metric_col = next(c for c in board.columns if c.startswith("best_"))
+    usable = board.dropna(subset=[metric_col, "checkpoint"])
+    if usable.empty:
+        raise MedtuneError("tune: every trial failed; see reports/tune/leaderboard.csv for the reasons")
+    row = usable.sort_values(metric_col, ascending=(mode == "min")).iloc[0]
+    return {"trial_id": row["trial_id"], "metric": metric_col.removeprefix("best_"),
+            "value": float(row[metric_col]), "config": json.loads(row["config"]),
+            "checkpoint": row["checkpoint"], "epochs_run": int(row["epochs_run"])}

@@ -1,0 +1,45 @@
+"""The sweep plan sized from the cohort: batch cap, minimum steps, ASHA grace in steps, TPE start."""
+
+from __future__ import annotations
+
+from medtune.config import ParamSpec, SearchCfg, TrainCfg
+from medtune.tune.plan import MIN_STEPS, plan_sweep, startup_trials, steps_per_epoch, trial_epochs
+
+SPACE = (ParamSpec("batch_size", choices=(32, 64, 128)), ParamSpec("epochs", low=2, high=6))
+
+
+def test_steps_per_epoch_matches_the_loader() -> None:
+    assert steps_per_epoch(66, 16) == 5          # 4 full batches + one of 2
+    assert steps_per_epoch(65, 16) == 4          # a last batch of 1 is dropped
+    assert steps_per_epoch(10, 64) == 1
+    assert trial_epochs(2, 16, 66, 30) == 6      # 2 epochs = 10 steps; 6 epochs = 30
+    assert trial_epochs(8, 16, 66, 30) == 8      # already enough
+
+
+def test_a_small_cohort_gets_a_batch_cap_minimum_steps_and_a_late_grace() -> None:
+    base, search, plan = plan_sweep(TrainCfg(batch_size=64), SearchCfg(num_samples=8, space=SPACE), n_train=66)
+    assert plan.batch_cap == 16 and base.batch_size == 16
+    assert next(s for s in search.space if s.name == "batch_size").choices == (16,)
+    assert plan.min_steps == MIN_STEPS and plan.grace_steps >= plan.min_steps
+    assert plan.max_steps >= plan.grace_steps
+    assert any("because 66 training images" in why for why in plan.why)
+
+
+def test_a_large_cohort_keeps_its_batches_and_asha_has_rungs() -> None:
+    space = (ParamSpec("batch_size", choices=(32, 64, 128)), ParamSpec("epochs", low=2, high=12))
+    base, search, plan = plan_sweep(TrainCfg(batch_size=64), SearchCfg(num_samples=32, space=space), n_train=4708)
+    assert search.space == space and base.batch_size == 64
+    assert plan.max_steps == 12 * steps_per_epoch(4708, 32)
+    assert plan.grace_steps * search.reduction_factor ** 2 <= plan.max_steps  # two rungs to cut at
+    assert plan.startup_trials == 8                                            # TPE guides 24 of 32
+
+
+def test_explicit_values_win_over_the_plan() -> None:
+    search = SearchCfg(num_samples=16, space=SPACE, batch_cap=0, min_steps=0, grace_period=7, n_startup_trials=2)
+    base, out, plan = plan_sweep(TrainCfg(batch_size=64), search, n_train=66)
+    assert out.space == SPACE and base.batch_size == 64
+    assert (plan.min_steps, plan.grace_steps, plan.startup_trials) == (0, 7, 2)
+
+
+def test_startup_trials_scale_with_the_budget() -> None:
+    assert [startup_trials(n) for n in (4, 8, 16, 32, 64)] == [3, 3, 4, 8, 10]
