@@ -12,7 +12,7 @@ import pytest
 from medtune.data.ingest import ingest
 from medtune.data.sample import write_dicom, write_from_npz, write_synthetic
 
-PNEUMONIAMNIST = Path("/work/shared/data/pneumoniamnist/pneumoniamnist.npz")
+PNEUMONIAMNIST = Path(__file__).resolve().parents[4] / "shared/data/pneumoniamnist/pneumoniamnist.npz"
 
 
 def test_write_dicom_is_part10_with_extras(tmp_path: Path) -> None:
