@@ -4,12 +4,14 @@ Same MONAI network (resnet18 by default), batch size, resolution, optimizer and 
 the ceiling: float tensors already in memory, no augmentation, no Lightning. medtune's step reads uint8
 rows from a memory-mapped images.npy written as preprocess writes it, augments each sample, and goes
 through Lightning. Both are timed over the same number of batches after the same warm-up, interleaved
-(medtune, bare, medtune, bare, ...) so load on a shared machine hits both alike; medians are reported.
-The loader alone (every batch of the augmented train loader, no model) says whether data ever waits.
+(medtune, bare, medtune, bare, ...) so load on a shared machine hits both alike; medians are reported,
+per wall second (`ratio_vs_bare`) and per CPU-second of the process (`ratio_vs_bare_cpu`: medtune's own
+overhead, blind to other jobs taking the cores). The loader alone (every batch of the augmented train
+loader, no model) says whether data ever waits.
 Writes bench/results/throughput.json (`ratio_vs_bare` per resolution: goal >= 0.90; `loader_vs_step`:
 goal >= 5).
 
-    python -m bench.throughput                 # resnet18 at 64 and 128 px, 3 repeats
+    python -m bench.throughput                 # resnet18 at 64 and 128 px, batch 32, 1 thread, 3 repeats
     python -m bench.throughput --sizes 224     # what a real X-ray run costs per image on this machine
     python -m bench.throughput --smoke-test    # 32 px, a few batches, 1 repeat (CI-sized)
 """
@@ -17,7 +19,6 @@ goal >= 5).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -132,17 +133,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=None, help="timed batches per run (default 8)")
+    parser.add_argument("--batches", type=int, default=None, help="timed batches per run (default 5)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: 2, or the cores); 1 is steadier on a shared machine")
+                        help="torch threads (default 1: a per-core cost, and steady on a shared machine)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
     sizes = [32] if args.smoke_test else args.sizes
-    batches = args.batches or (2 if args.smoke_test else 8)
+    batches = args.batches or (2 if args.smoke_test else 5)
     repeats = args.repeats or (1 if args.smoke_test else 3)
     batch = 8 if args.smoke_test else args.batch_size
-    threads = args.threads or min(2, os.cpu_count() or 1)
+    threads = args.threads or 1
     torch.set_num_threads(threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
