@@ -87,7 +87,7 @@ def test_rescore_then_a_losing_challenger_keeps_the_report(finished_to_change: F
     set_params(project, "registry", min_delta=1.0)
     rerun = run(["dvc", "repro"], project)
     assert "champion stays" in json.loads((project / "reports/promotion.json").read_text())["reason"]
-    assert "already scored; its report in reports/test stands (nothing rescored)" in rerun.stdout
+    assert "was already scored; its report stands" in rerun.stdout  # the test stage's --skip-scored line
     assert str(client.get_model_version_by_alias("medtune-classifier", "champion").version) == "1"
     assert json.loads((project / "reports/test/metrics.json").read_text())["model_version"] == 1
     assert len(json.loads((project / "reports/test/ledger.json").read_text())["entries"]) == 2
