@@ -59,7 +59,7 @@ def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int) -
     else:
         arm |= {"estimate": "best trial's val AUROC (the split that chose it)",
                 "gap_estimate_minus_test": arm["best_trial_val_auroc"] - test["auroc"]}
-    arm["promote_line"] = next((line for line in out.splitlines() if line.startswith("promote:")), "")
+    arm["promote_line"] = next((line for line in out.splitlines() if line.startswith("promote: medtune")), "")
     return arm
 
 

@@ -20,9 +20,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 def test_dvc_repro_registers_a_champion_and_scores_test_once(finished: Finished) -> None:
     project = finished.path
     metrics = json.loads((project / "reports/test/metrics.json").read_text())
-    # The champion learned the signal: on its 6 held-out test patients (12 images; seeded, so the run is
-    # repeatable) the AUROC clears 0.7 and its patient-bootstrap 95% CI excludes chance.
-    assert metrics["auroc"] >= 0.7 and metrics["auroc_ci_low"] > 0.5, metrics
+    # The champion learned the signal: on its 6 held-out test patients (12 images) the AUROC clears 0.7, 0.2
+    # above chance. Six patients cannot support a CI that excludes chance every time the code changes (runs
+    # gave [0.61, 1.0] and [0.41, 1.0]), so the report must say the CI rests on very few patients instead.
+    assert metrics["auroc"] >= 0.7, metrics
+    assert metrics["auroc_ci_low"] < metrics["auroc"] and "rests on very few patients" in metrics["warning"]
     assert {"accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1"} <= set(metrics)
     assert all(metrics[f"{k}_ci_low"] <= metrics[k] <= metrics[f"{k}_ci_high"] for k in ("auroc", "accuracy", "f1"))
     # Calibration fitted on validation, applied on test: ECE and Brier before (raw) and after.
@@ -96,7 +98,7 @@ def test_rescore_then_a_losing_challenger_keeps_the_report(finished_to_change: F
     set_params(project, "registry", min_delta=1.0)
     rerun = run(["dvc", "repro"], project)
     assert "champion stays" in json.loads((project / "reports/promotion.json").read_text())["reason"]
-    assert "was already scored; its report stands" in rerun.stdout
+    assert "was already scored; its report stands" in rerun.stdout  # the test stage's --skip-scored line
     assert str(client.get_model_version_by_alias("medtune-classifier", "champion").version) == "1"
     assert json.loads((project / "reports/test/metrics.json").read_text())["model_version"] == 1
     assert len(json.loads((project / "reports/test/ledger.json").read_text())["entries"]) == 2
