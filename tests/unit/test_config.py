@@ -35,6 +35,7 @@ def test_real_params_yaml_loads_with_all_seven_searched_hyperparameters() -> Non
     ({"search.space": {"colour": {"choices": [1]}}}, "search.space.colour: not a train parameter"),
     ({"search.space": {"depth": {"low": 1.5, "high": 3}}}, "search.space.depth: integer parameter"),
     ({"search.space": {"depth": {"low": 2, "high": 9}}}, "search.space.depth: 9 must be in 1..6"),
+    ({"test.gradcam_cases": 0}, "params.yaml: test.gradcam_cases: 0 must be in 1..16 (reports/test/gradcam.png"),
     ({"ingest.file_timeout_s": -1}, "params.yaml: ingest.file_timeout_s: -1.0 must be >= 0 (0: no timeout)"),
     ({"ingest.max_pixels": 0}, "params.yaml: ingest.max_pixels: 0 must be >= 1"),
     ({"ingest.max_frames": 0}, "params.yaml: ingest.max_frames: 0 must be >= 1"),
