@@ -38,10 +38,10 @@ class TrialLines(tune.Callback):
     """The quiet console: one line per finished trial with its result, the best so far and an ETA (from the
     time budget when one is set, else from the pace so far). Ray's own tables come back with `-v`."""
 
-    def __init__(self, metric: str, mode: str, base: TrainCfg, num_samples: int, concurrency: int,
-                 time_budget_s: float = 0.0, write: Callable[[str], None] = print) -> None:
+    def __init__(self, metric: str, mode: str, base: TrainCfg, num_samples: int, time_budget_s: float = 0.0,
+                 write: Callable[[str], None] = print) -> None:
         self.metric, self.sign, self.base = metric, (1.0 if mode == "max" else -1.0), base
-        self.num_samples, self.concurrency, self.budget = num_samples, max(1, concurrency), time_budget_s
+        self.num_samples, self.budget = num_samples, time_budget_s
         self.write, self.done, self.best, self.start = write, 0, None, time.monotonic()
 
     def setup(self, **info: Any) -> None:

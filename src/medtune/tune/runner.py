@@ -156,8 +156,7 @@ def sweep_callbacks(trainable: Trainable, logger: SweepLogger | None, verbose: b
     base, search = trainable.base, trainable.search
     out: list[tune.Callback] = [MlflowDriverCallback(logger, base)] if logger else []
     if not verbose:
-        out.append(TrialLines(search.metric, search.mode, base, search.num_samples, search.max_concurrent_trials,
-                              search.time_budget_s))
+        out.append(TrialLines(search.metric, search.mode, base, search.num_samples, search.time_budget_s))
     return out
 
 
