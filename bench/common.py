@@ -31,3 +31,30 @@ def write_result(results_dir: Path, name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def watch_rss(proc: Any, limit_s: float, interval_s: float) -> tuple[int, int, bool]:
+    """Sample the RSS of `proc` (a Popen) and all its descendants until it exits or `limit_s` passes.
+
+    Returns (peak of the tree's sum, peak of its largest process, whether the limit was hit; the process
+    is then killed). Sums over the tree, as decode pools and Ray workers live in child processes."""
+    import time
+
+    import psutil
+
+    started, tree_peak, proc_peak = time.perf_counter(), 0, 0
+    me = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        total = 0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                rss = p.memory_info().rss
+            except psutil.Error:
+                continue
+            total, proc_peak = total + rss, max(proc_peak, rss)
+        tree_peak = max(tree_peak, total)
+        if time.perf_counter() - started > limit_s:
+            proc.kill()
+            return tree_peak, proc_peak, True
+        time.sleep(interval_s)
+    return tree_peak, proc_peak, False

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS, machine, write_result
+from bench.common import RESULTS, machine, watch_rss, write_result
 from bench.corpus import corpus_files
 from bench.mutate import write_corpus
 
@@ -70,30 +70,13 @@ def run_stages(raw: Path, labels: Path, work: Path, workers: int, timeout_s: flo
 
 def measured(raw: Path, labels: Path, work: Path, workers: int, timeout_s: float, memory_mb: float) -> dict:
     """run_stages in a child process, sampling the RSS of its whole process tree (pool workers included)."""
-    import psutil
-
     result_file = work / "stages.json"
     cmd = [sys.executable, "-m", "bench.fuzz", "--child", str(raw), str(labels), str(work), str(workers),
            str(timeout_s), str(memory_mb)]
     started = time.perf_counter()
     stderr = open(work / "stderr.txt", "w+b")  # noqa: SIM115 - read back below
     child = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stderr=stderr)
-    tree_peak = proc_peak = 0
-    me = psutil.Process(child.pid)
-    while child.poll() is None:
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                rss = proc.memory_info().rss
-            except psutil.Error:
-                continue
-            total += rss
-            proc_peak = max(proc_peak, rss)
-        tree_peak = max(tree_peak, total)
-        if time.perf_counter() - started > STAGE_LIMIT_S:
-            child.kill()
-            break
-        time.sleep(0.05)
+    tree_peak, proc_peak, _ = watch_rss(child, STAGE_LIMIT_S, interval_s=0.05)
     child.wait()
     wall = time.perf_counter() - started
     stderr.seek(0)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import RESULTS, machine, write_result
+from bench.common import RESULTS, machine, watch_rss, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL = 64  # val images: one validation pass of a trial, the same at every cohort size
@@ -80,24 +80,10 @@ def child(processed: Path, steps: int, batch: int) -> None:
 
 def measured(processed: Path, steps: int, batch: int, limit_s: float) -> dict:
     """Run `child` in a new process, sampling the RSS of its whole tree; peak sum and largest process."""
-    import psutil
-
     cmd = [sys.executable, "-m", "bench.memory", "--child", str(processed), str(steps), str(batch)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    me, tree_peak, proc_peak = psutil.Process(proc.pid), 0, 0
-    while proc.poll() is None and time.perf_counter() - started < limit_s:
-        total = 0
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                rss = p.memory_info().rss
-            except psutil.Error:
-                continue
-            total, proc_peak = total + rss, max(proc_peak, rss)
-        tree_peak = max(tree_peak, total)
-        time.sleep(0.2)
-    if proc.poll() is None:
-        proc.kill()
+    tree_peak, proc_peak, _ = watch_rss(proc, limit_s, interval_s=0.2)
     out, _ = proc.communicate()
     lines = [line for line in out.splitlines() if line.startswith("{")]
     return {"wall_s": round(time.perf_counter() - started, 1), "peak_rss_tree_bytes": tree_peak,

@@ -18,14 +18,7 @@ from matplotlib.figure import Figure
 
 from medtune.config import ParamSpec
 from medtune.jsonio import atomic_path, write_json
-
-
-def _distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
-    if spec.choices is not None:
-        return optuna.distributions.CategoricalDistribution(list(spec.choices))
-    if spec.is_int:
-        return optuna.distributions.IntDistribution(int(spec.low), int(spec.high), log=spec.log)
-    return optuna.distributions.FloatDistribution(float(spec.low), float(spec.high), log=spec.log)
+from medtune.tune.space import distribution
 
 
 def completed_study(board: pd.DataFrame, space: tuple[ParamSpec, ...], metric_col: str,
@@ -40,7 +33,7 @@ def completed_study(board: pd.DataFrame, space: tuple[ParamSpec, ...], metric_co
         config = json.loads(row["config"])
         params = {k: v for k, v in config.items() if k in specs}
         study.add_trial(optuna.trial.create_trial(
-            params=params, distributions={k: _distribution(specs[k]) for k in params}, value=float(value)))
+            params=params, distributions={k: distribution(specs[k]) for k in params}, value=float(value)))
     return study
 
 
