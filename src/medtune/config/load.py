@@ -42,8 +42,7 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}")
     built: dict[str, Any] = {}
     if isinstance(raw.get("search"), dict):  # a preset fills the search keys the file leaves out
-        raw = {**raw, "search": apply_preset(raw["search"], (raw.get("preprocess") or {}).get("image_size", 28),
-                                             source)}
+        raw = {**raw, "search": apply_preset(raw["search"], (raw.get("preprocess") or {}).get("image_size", 28))}
     for f in fields(Params):
         cls = SECTIONS[f.name]
         section = raw.get(f.name) or {}

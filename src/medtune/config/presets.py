@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medtune.choices import MIN_BACKBONE_SIZE, SEARCH_PRESETS
-from medtune.errors import ConfigError
+from medtune.choices import MIN_BACKBONE_SIZE
 
 _LR = {"low": 0.0003, "high": 0.01, "log": True}
 _OPTIMIZERS = {"choices": ["adam", "adamw", "sgd_momentum"]}
@@ -37,13 +36,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 BACKBONES = ["resnet18", "efficientnet-b0"]  # `thorough` arch choices beside convnet at >= MIN_BACKBONE_SIZE px
 
 
-def apply_preset(search: dict[str, Any], image_size: Any, source: str) -> dict[str, Any]:
+def apply_preset(search: dict[str, Any], image_size: Any) -> dict[str, Any]:
     """The raw `search:` mapping with the preset's keys filled in where params.yaml gives none."""
     name = search.get("preset")
     if name is None or str(name).lower() == "none":
         return search
-    if name not in SEARCH_PRESETS:
-        raise ConfigError(f"{source}: search.preset: {name!r} is not one of {', '.join(SEARCH_PRESETS)} or null")
+    if name not in PRESETS:
+        return search  # config.rules.validate names the error, as for any other search key
     preset = PRESETS[name]
     space = dict(preset["space"])
     if name == "thorough" and isinstance(image_size, int) and image_size >= MIN_BACKBONE_SIZE:

@@ -34,6 +34,14 @@ def _fit_column(y: np.ndarray, p: np.ndarray, method: str) -> tuple[float, float
     return float(np.exp(found.x)), 0.0
 
 
+def _binary_columns(kind: str, y: np.ndarray, p: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(targets, probabilities) per sigmoid output: the one binary column, or each multilabel label with
+    its unread cells (NaN) left out."""
+    if kind == "binary":
+        return [(y, p)]
+    return [(y[~np.isnan(y[:, i]), i], p[~np.isnan(y[:, i]), i]) for i in range(p.shape[1])]
+
+
 def fit_calibration(kind: str, y: Any, out: Any, method: str) -> dict[str, Any] | None:
     """Fit `method` (temperature | platt | none) on validation outputs; None for none and regression.
     Multiclass is temperature-scaled (one scale on the log-probabilities) whichever method is asked."""
@@ -47,9 +55,7 @@ def fit_calibration(kind: str, y: Any, out: Any, method: str) -> dict[str, Any] 
 
         found = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
         return {"method": "temperature", "scale": [float(np.exp(found.x))], "bias": [0.0]}
-    columns = [(y, p)] if kind == "binary" else [(y[~np.isnan(y[:, i]), i], p[~np.isnan(y[:, i]), i])
-                                                 for i in range(p.shape[1])]
-    fitted = [_fit_column(c.astype(int), q, method) for c, q in columns]
+    fitted = [_fit_column(c.astype(int), q, method) for c, q in _binary_columns(kind, y, p)]
     return {"method": method, "scale": [s for s, _ in fitted], "bias": [b for _, b in fitted]}
 
 
@@ -63,8 +69,7 @@ def calibration_metrics(kind: str, y: Any, out: Any) -> dict[str, float]:
         ece = multiclass_calibration_error(torch.as_tensor(p), target, p.shape[1], n_bins=ECE_BINS)
         brier = float(np.mean(np.sum((p - np.eye(p.shape[1])[y.astype(int)]) ** 2, axis=1)))
         return {"ece": float(ece), "brier": brier}
-    columns = [(y, p)] if kind == "binary" else [(y[~np.isnan(y[:, i]), i], p[~np.isnan(y[:, i]), i])
-                                                 for i in range(p.shape[1])]
+    columns = _binary_columns(kind, y, p)
     eces = [float(binary_calibration_error(torch.as_tensor(q), torch.as_tensor(c.astype(int)), n_bins=ECE_BINS))
             for c, q in columns if len(c)]
     briers = [float(brier_score_loss(c.astype(int), q, labels=[0, 1])) for c, q in columns if len(c)]
