@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -24,11 +25,22 @@ def machine(**extra: Any) -> dict[str, Any]:
             "torch": torch.__version__, "ray": ray.__version__, **extra}
 
 
+def _finite(value: Any) -> Any:
+    """Infinity and NaN as null: standard JSON has neither (a strategy that never reached a target)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_result(results_dir: Path, name: str, payload: dict[str, Any]) -> Path:
     """Write bench/results/<name> (or the --results folder a test passes) and say where."""
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / name
-    path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    path.write_text(json.dumps(_finite(payload), indent=1, default=str, allow_nan=False) + "\n")
     print(f"wrote {path}")
     return path
 

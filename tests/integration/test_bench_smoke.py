@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
      "test within the OOF CI"),
     ("bench.throughput", "throughput-smoke.json", {"ratio_vs_bare", "loader_vs_step", "results", "machine"},
      "loader/step"),
+    ("bench.presets", "presets-smoke.json", {"presets", "n_train", "machine"}, "best val AUROC"),
     ("bench.memory", "memory-smoke.json", {"rss_ratio", "images_npy_dtype", "results", "machine"}, "rss_ratio"),
 ])
 def test_bench_smoke(tmp_path: Path, script: str, result: str, keys: set[str], table: str) -> None:
@@ -34,6 +35,8 @@ def test_bench_smoke(tmp_path: Path, script: str, result: str, keys: set[str], t
     assert keys <= set(written)
     if script == "bench.throughput":
         assert all(r["medtune_images_s"] > 0 and r["bare_images_s"] > 0 for r in written["results"])
+    if script == "bench.presets":
+        assert [r["preset"] for r in written["presets"]] == ["fast"] and written["presets"][0]["trials"] == 2
     if script == "bench.memory":
         assert written["images_npy_dtype"] == "uint8" and written["results"][0]["child"]["status"] == "completed"
 

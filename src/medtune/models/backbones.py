@@ -5,14 +5,17 @@ code elsewhere: `dropout -> Linear` as the head (so `train.dropout` means the sa
 standard ImageNet stem (7x7 stride 2 for ResNets: MONAI's 2D default is stride 1, 2.7x slower at 64 px
 and not what ImageNet weights expect), and no download ever (MONAI's EfficientNetBN defaults to
 `pretrained=True`: always passed explicitly). Pretrained weights are loaded by `models.weights`.
+
+MONAI is imported when a backbone is built, not with this module: `import monai` loads all of MONAI,
+~1.3 s on top of torch and Lightning in every trial process, and a convnet sweep never needs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
-from monai.networks import nets as monai_nets
 from torch import nn
 
 
@@ -27,33 +30,40 @@ class Family:
     cam_layer: str               # last spatial feature map Grad-CAM explains
 
 
+def _monai_nets() -> ModuleType:
+    from monai.networks import nets
+
+    return nets
+
+
 def _head(in_features: int, outputs: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, outputs))
 
 
 def _resnet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Module:
-    net = getattr(monai_nets, arch)(spatial_dims=2, n_input_channels=channels, num_classes=outputs,
+    net = getattr(_monai_nets(), arch)(spatial_dims=2, n_input_channels=channels, num_classes=outputs,
                                     conv1_t_size=7, conv1_t_stride=2, bias_downsample=False)
     net.fc = _head(net.fc.in_features, outputs, dropout)
     return net
 
 
 def _densenet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Module:
-    cls = {"densenet121": monai_nets.DenseNet121, "densenet169": monai_nets.DenseNet169}[arch]
+    nets = _monai_nets()
+    cls = {"densenet121": nets.DenseNet121, "densenet169": nets.DenseNet169}[arch]
     net = cls(spatial_dims=2, in_channels=channels, out_channels=outputs, pretrained=False)
     net.class_layers.out = _head(net.class_layers.out.in_features, outputs, dropout)
     return net
 
 
 def _efficientnet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Module:
-    net = monai_nets.EfficientNetBN(arch, pretrained=False, spatial_dims=2, in_channels=channels,
+    net = _monai_nets().EfficientNetBN(arch, pretrained=False, spatial_dims=2, in_channels=channels,
                                     num_classes=outputs)
     net._dropout = nn.Dropout(dropout)  # replaces the family's fixed rate with the searched one
     return net
 
 
 def _seresnet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Module:
-    net = monai_nets.SEResNet50(spatial_dims=2, in_channels=channels, num_classes=outputs, pretrained=False)
+    net = _monai_nets().SEResNet50(spatial_dims=2, in_channels=channels, num_classes=outputs, pretrained=False)
     net.last_linear = _head(net.last_linear.in_features, outputs, dropout)
     return net
 

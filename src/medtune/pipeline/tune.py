@@ -20,7 +20,7 @@ from medtune.tune.warm import warm_points
 
 def run(params: Params, resume: bool = True, verbose: bool = False) -> None:
     quiet_logs(verbose)  # one line per trial; -v brings Ray's tables back
-    connect(params.search.address, warm=params.search.max_concurrent_trials, quiet=not verbose)  # warm up
+    connect(params.search.address, quiet=not verbose)  # first: its workers import torch while data loads
     splits = load_valid_splits(paths.SPLITS, paths.PROCESSED)  # a hand-edited file is checked here
     shash = split_hash(splits)
     data = load_train_data(paths.PROCESSED, splits)  # train + val only: test never enters a sweep

@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
+from ray.tune.execution import class_cache
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
@@ -33,18 +34,19 @@ from medtune.tune.console import TrialLines, quiet_logs
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
-from medtune.tune.trial import guarded_trial, train_trial, warm_worker
+from medtune.tune.trial import guarded_trial, train_trial
 
 DONE_MARKER = "medtune_sweep_done"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
 STRATEGIES = ("tpe_asha", "random")
 STUDY = "medtune-sweep"
+IDLE_WORKER_KEEP_S = 300  # a prestarted worker waits this long for its first trial
 
 
-def connect(address: str | None, num_cpus: int | None = None, warm: int = 0, quiet: bool = True) -> None:
-    """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback. `warm`
-    worker processes import the training stack in the background (while the driver prepares data), so the
-    first trials do not pay for those imports. `quiet`: Ray's own log lines only from errors up."""
+def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> None:
+    """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback whose worker
+    processes import the training stack at once, while the driver prepares data. `quiet`: Ray's own log
+    lines only from errors up."""
     # Save the experiment state every 2 s (Ray's "auto" waits >= 10 s): a killed driver then loses
     # at most 2 s of bookkeeping, so a resumed sweep does not re-run trials that had finished.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
@@ -56,16 +58,27 @@ def connect(address: str | None, num_cpus: int | None = None, warm: int = 0, qui
         ray.init(address=address, log_to_driver=False, logging_level=level)
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    _share_trial_env()
     # address="local": always a new private instance. A bare ray.init() attaches to any Ray already
     # running on the machine (another sweep, a test cluster), which may advertise a non-loopback address.
+    # Ray starts one worker per CPU with ray.init; preloaded, they import torch and Lightning (~4 s) before
+    # the first trial asks for them, and Tune places its trial actors there (bench/overhead.py measures it).
+    # Ray kills a worker idle for 1 s, which would be all of them by the time the driver has loaded the
+    # data: they are kept for as long as a stage prepares.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             logging_level=level, _node_ip_address="127.0.0.1")
-    warm_workers(warm)  # fire and forget: nothing waits for these
+             logging_level=level, _node_ip_address="127.0.0.1",
+             _system_config={"preload_python_modules": [train_trial.__module__],
+                             "idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_S * 1000})
 
 
-def warm_workers(n: int) -> list[Any]:
-    """Start `n` worker processes importing the training stack now; returns their refs (to wait on, or not)."""
-    return [ray.remote(num_cpus=0)(warm_worker).remote() for _ in range(n)]
+def _share_trial_env() -> None:
+    """Let trial actors run in Ray's prestarted workers. Ray gives an actor a pooled worker only when their
+    runtime envs match, and Tune gives every trainable `{"env_vars": {"PL_DISABLE_FORK": "1"}}`, which sends
+    each trial to a fresh process that imports everything again. On a local Ray the workers inherit this
+    process's environment, so the variable is set here and Tune's copy dropped (a private constant of the
+    pinned Ray; a remote cluster keeps Tune's default)."""
+    os.environ.setdefault("PL_DISABLE_FORK", "1")
+    class_cache.DEFAULT_ENV_VARS.pop("PL_DISABLE_FORK", None)
 
 
 @dataclass

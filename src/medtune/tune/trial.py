@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -82,8 +81,3 @@ def guarded_trial(config: dict[str, Any], trial_fn: Callable[..., None], metric:
     except torch.OutOfMemoryError as exc:
         tune.report({"oom": 1.0, f"best_{metric}": float("nan"), "error": str(exc).splitlines()[0][:300]})
 
-
-def warm_worker() -> int:
-    """Nothing but being run: unpickling it imports this module (torch, Lightning, fit) into a pooled worker
-    process, so a trial actor placed there later skips those seconds. Returns the process id."""
-    return os.getpid()
