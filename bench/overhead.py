@@ -116,8 +116,7 @@ def settle(limit_s: float = 30.0) -> None:
 
 def one_sweep(cfg: TrainCfg, search: SearchCfg, data: TrainData, threads: int, warm: bool) -> dict:
     """A fresh local Ray (not timed), then a timed one-trial sweep; `warm`: after its workers are ready.
-    Run in a fresh process (in_fresh_process): a Ray restarted within one process has handed trials a new
-    worker instead of a prestarted one (measured)."""
+    Run through in_fresh_process, as a tune stage runs: one Ray per process."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
     connect(None, num_cpus=threads)

@@ -6,7 +6,7 @@ shipped. Data: PneumoniaMNIST's official 28 px train/val split (../shared/data).
 bench/results/presets.json with each preset's wall time, trials, early stops and best val AUROC.
 
     python -m bench.presets                 # fast, balanced, thorough
-    python -m bench.presets --smoke-test    # synthetic arrays, `fast` cut to 2 one-epoch trials
+    python -m bench.presets --smoke-test    # synthetic arrays, `fast` cut to 2 trials of 1-2 epochs
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def preset_params(name: str, smoke: bool) -> Params:
     search = {k: v for k, v in raw["search"].items() if k not in ("num_samples", "space")}
     raw["search"] = search | {"preset": name}
     if smoke:
-        raw["search"] |= {"num_samples": 2, "space": {"epochs": {"low": 1, "high": 1}}, "min_steps": 0}
+        raw["search"] |= {"num_samples": 2, "space": {"epochs": {"low": 1, "high": 2}}, "min_steps": 0}
     return parse_params(raw, source="params.yaml")
 
 
