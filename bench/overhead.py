@@ -58,7 +58,7 @@ def load_data(smoke: bool, folder: Path, n_train: int | None = None, n_val: int 
             images, labels = npz[f"{name}_images"], npz[f"{name}_labels"]
             keep = np.sort(np.random.default_rng(seed).permutation(len(images))[:n]) if n else slice(None)
             parts[name] = split_arrays(images[keep], labels[keep], name, folder)
-        sizes = f"-{n_train}x{n_val}" if n_train or n_val else ""
+        sizes = f"-{n_train or 'all'}x{n_val or 'all'}" if n_train or n_val else ""
         return (TrainData(parts["train"], parts["val"], Task("binary", ("normal", "pneumonia"))),
                 f"pneumoniamnist-28{sizes}")
     rng = np.random.default_rng(0)
