@@ -101,6 +101,11 @@ class ParamSpec:
     def is_int(self) -> bool:
         return self.choices is None and isinstance(self.low, int) and isinstance(self.high, int)
 
+    @property
+    def top(self) -> Any:
+        """The largest value a trial can draw."""
+        return max(self.choices) if self.choices is not None else self.high
+
 
 @dataclass(frozen=True)
 class SearchCfg:

@@ -62,7 +62,7 @@ def largest(name: str, base: TrainCfg, space: tuple[ParamSpec, ...]) -> Any:
     values = [getattr(base, name)]
     for spec in space:
         if spec.name == name:
-            values.append(max(spec.choices) if spec.choices is not None else spec.high)
+            values.append(spec.top)
     return max(values)
 
 

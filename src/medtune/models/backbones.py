@@ -31,6 +31,8 @@ class Family:
 
 
 def _monai_nets() -> ModuleType:
+    """MONAI's networks, imported on first use: the import costs ~1.3 s per trial process and the ConvNet
+    never needs it."""
     from monai.networks import nets
 
     return nets
@@ -42,7 +44,7 @@ def _head(in_features: int, outputs: int, dropout: float) -> nn.Sequential:
 
 def _resnet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Module:
     net = getattr(_monai_nets(), arch)(spatial_dims=2, n_input_channels=channels, num_classes=outputs,
-                                    conv1_t_size=7, conv1_t_stride=2, bias_downsample=False)
+                                       conv1_t_size=7, conv1_t_stride=2, bias_downsample=False)
     net.fc = _head(net.fc.in_features, outputs, dropout)
     return net
 
@@ -57,7 +59,7 @@ def _densenet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Modu
 
 def _efficientnet(arch: str, channels: int, outputs: int, dropout: float) -> nn.Module:
     net = _monai_nets().EfficientNetBN(arch, pretrained=False, spatial_dims=2, in_channels=channels,
-                                    num_classes=outputs)
+                                       num_classes=outputs)
     net._dropout = nn.Dropout(dropout)  # replaces the family's fixed rate with the searched one
     return net
 

@@ -91,11 +91,13 @@ class Trainable:
     init_states: dict[str, dict] = dataclasses.field(default_factory=dict)  # arch -> pretrained weights
     trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
     warm_points: list[tuple[dict[str, Any], float]] = dataclasses.field(default_factory=list)
+    epochs_as_budget: bool = True  # False: epochs sampled like any key (bench/hpo.py's random baseline)
     plan: Plan = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.search = resolve_selection(self.search, self.data.task)  # `auto`: the task's metric and mode
-        self.base, self.search, self.plan = plan_sweep(self.base, self.search, len(self.data.train))
+        self.base, self.search, self.plan = plan_sweep(self.base, self.search, len(self.data.train),
+                                                       self.epochs_as_budget)
 
     def build(self) -> Any:
         fn = tune.with_parameters(

@@ -28,16 +28,27 @@ def test_a_small_cohort_gets_a_batch_cap_minimum_steps_and_a_late_grace() -> Non
 def test_a_large_cohort_keeps_its_batches_and_asha_has_rungs() -> None:
     space = (ParamSpec("batch_size", choices=(32, 64, 128)), ParamSpec("epochs", low=2, high=12))
     base, search, plan = plan_sweep(TrainCfg(batch_size=64), SearchCfg(num_samples=32, space=space), n_train=4708)
-    assert search.space == space and base.batch_size == 64
+    assert search.space == space[:1] and base.batch_size == 64
     assert plan.max_steps == 12 * steps_per_epoch(4708, 32)
     assert plan.grace_steps * search.reduction_factor ** 2 <= plan.max_steps  # two rungs to cut at
     assert plan.startup_trials == 8                                            # TPE guides 24 of 32
 
 
+def test_under_asha_the_epochs_range_is_its_budget_not_a_sampled_key() -> None:
+    space = (ParamSpec("lr", low=1e-4, high=1e-2, log=True), ParamSpec("epochs", choices=(3, 9, 6)))
+    base, search, plan = plan_sweep(TrainCfg(epochs=4), SearchCfg(num_samples=16, space=space), n_train=4708)
+    assert search.space == space[:1] and base.epochs == 9
+    assert plan.max_steps == 9 * steps_per_epoch(4708, 64)
+    assert any("every trial planned for 9 epochs" in why for why in plan.why)
+    # Without early stopping (bench/hpo.py's random baseline) nothing else decides a trial's length.
+    base, search, _ = plan_sweep(TrainCfg(epochs=4), SearchCfg(num_samples=16, space=space), 4708, False)
+    assert search.space == space and base.epochs == 4
+
+
 def test_explicit_values_win_over_the_plan() -> None:
     search = SearchCfg(num_samples=16, space=SPACE, batch_cap=0, min_steps=0, grace_period=7, n_startup_trials=2)
     base, out, plan = plan_sweep(TrainCfg(batch_size=64), search, n_train=66)
-    assert out.space == SPACE and base.batch_size == 64
+    assert out.space == SPACE[:1] and base.batch_size == 64 and base.epochs == 6
     assert (plan.min_steps, plan.grace_steps, plan.startup_trials) == (0, 7, 2)
 
 
