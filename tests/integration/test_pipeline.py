@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run
@@ -32,8 +33,13 @@ def test_dvc_repro_registers_a_champion_and_scores_test_once(finished: Finished)
 
     client = MlflowClient(f"sqlite:///{project / 'mlruns.db'}")
     champion = client.get_model_version_by_alias("medtune-classifier", "champion")
-    assert champion.tags["medtune.split_hash"] == json.loads(
-        (project / "reports/tune/best.json").read_text())["split_hash"]
+    best = json.loads((project / "reports/tune/best.json").read_text())
+    assert champion.tags["medtune.split_hash"] == best["split_hash"]
+    # What the best trial trained with, for promote's fold refits: its batch and the epochs it ran, raised
+    # from train.epochs (3) to the planned 30 optimizer steps.
+    board = pd.read_csv(project / "reports/tune/leaderboard.csv")
+    ran = int(board.loc[board["trial_id"] == best["trial_id"], "epochs_run"].iloc[0])
+    assert best["train"]["epochs"] == ran > 3
     experiment = client.get_experiment_by_name("medtune")
     sweep = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'")
     assert len(sweep) == 2  # one nested child run per trial

@@ -36,6 +36,6 @@ def run(params: Params, resume: bool = True, verbose: bool = False) -> None:
     print(stage_intro(params, trainable.plan, loads, warm_note), end="")
     with logger.killed_on_error():
         result = run_sweep(trainable, sweep_dir, logger, resume=resume, verbose=verbose)
-    best, summary, reports = write_sweep_outputs(result, params, trainable.search, shash)
+    best, summary, reports = write_sweep_outputs(result, trainable.base, trainable.search, shash)
     logger.finish(summary, reports, {"medtune.best_trial": best["trial_id"]})
     print(stage_summary(result, best))

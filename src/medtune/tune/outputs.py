@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from medtune import paths
-from medtune.config import Params, SearchCfg
+from medtune.config import Params, SearchCfg, TrainCfg
 from medtune.jsonio import atomic_path, write_json, write_table
 from medtune.tune.plots import write_sweep_plots
 from medtune.tune.results import SweepResult
 
 
-def write_sweep_outputs(result: SweepResult, params: Params, search: SearchCfg,
+def write_sweep_outputs(result: SweepResult, base: TrainCfg, search: SearchCfg,
                         split_hash: str) -> tuple[dict, dict, list[Path]]:
-    """Write reports/tune/* and models/best/model.pt; returns (best, summary, report files)."""
+    """Write reports/tune/* and models/best/model.pt; returns (best, summary, report files). The best trial's
+    `train` config is what it trained with, so promote's fold refits repeat it: `base` holds the planned
+    train defaults (batch cap, epochs as ASHA's budget) and its epochs are those it ran (raised to the
+    planned minimum steps, or cut by ASHA)."""
     board = result.leaderboard
     paths.TUNE_REPORTS.mkdir(parents=True, exist_ok=True)
     write_table(board, paths.LEADERBOARD)
@@ -24,7 +27,8 @@ def write_sweep_outputs(result: SweepResult, params: Params, search: SearchCfg,
         shutil.copyfile(result.best["checkpoint"], tmp)
     best: dict[str, Any] = {**result.best, "checkpoint": str(paths.BEST_MODEL), "sweep_run_id": result.parent_run_id,
                             "split_hash": split_hash,
-                            "train": {**dataclasses.asdict(params.train), **result.best["config"]}}
+                            "train": {**dataclasses.asdict(base), **result.best["config"],
+                                      "epochs": result.best["epochs_run"]}}
     write_json(paths.BEST, best)
     reasons = board["stop_reason"].value_counts().to_dict()
     summary = {f"best_{best['metric']}": best["value"], "trials": len(board),
