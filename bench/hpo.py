@@ -9,12 +9,14 @@ on the whole official val split (524): with a few hundred training images every 
 reaches random search's final best, divided by what random spent to get there; also reported counted in
 epochs, within the first --trials TPE trials (equal trial counts), and as the best val AUROC each reaches on
 random's epochs (equal budget, in epochs). `warm` is a TPE + ASHA sweep told the finished trials of the cold
-one first (a second `dvc exp run` on the same data); `epochs_sampled` is the option the default beat (TPE
-samples epochs; the default makes the range ASHA's budget). Random search samples epochs (no ASHA to decide
-them). Writes bench/results/hpo.json.
+one first (a second `dvc exp run` on the same data); `previous` is the plan the default replaced (ASHA's
+grace never before search.min_steps, 10 random trials before TPE). Random search samples epochs (no ASHA to
+decide them). Writes bench/results/hpo.json.
 
-    python -m bench.hpo --seeds 3 --trials 32   # the real comparison: 32 random, 64 TPE trials
-    python -m bench.hpo --smoke-test            # synthetic data, 1 seed, 4 trials
+    python -m bench.hpo --seeds 3 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-5 (the
+                                                              # plan's constants were chosen on seeds 0-2)
+    python -m bench.hpo --seeds 3 --trials 32 --first-seed 0 --name hpo-seeds-0-2.json  # the seeds that chose
+    python -m bench.hpo --smoke-test                          # synthetic data, 1 seed, 4 trials
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from medtune.tune.results import leaderboard
 from medtune.tune.runner import Trainable, build_tuner, connect
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTION = "tpe_asha_epochs_sampled"  # the default until bench/hpo.py measured it
+OPTION = "tpe_asha_previous"  # the plan until bench/hpo.py measured it: grace >= min_steps, 10 random trials
 
 
 def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
@@ -50,7 +52,7 @@ def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
     done = sorted((r.metrics.get("timestamp", 0), r.metrics.get("time_total_s", 0.0), r.metrics.get("epoch", 0),
                    r.metrics.get(metric)) for r in grid if r.metrics and r.metrics.get(metric) is not None)
     board = leaderboard(grid, trainable.base, trainable.search.metric, trainable.search.mode)
-    return {"seconds": [s for _, s, _, _ in done], "epochs": [e for _, _, e, _ in done],
+    return {"plan": trainable.plan, "seconds": [s for _, s, _, _ in done], "epochs": [e for _, _, e, _ in done],
             "values": [v for _, _, _, v in done], "wall_s": wall,
             "best": max(v for _, _, _, v in done), "trial_seconds": sum(s for _, s, _, _ in done),
             "stopped_early": int((board["stop_reason"] == "asha_stopped").sum()),
@@ -101,16 +103,19 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
     warm = Trainable(data, dataclasses.replace(base, seed=seed + 1000), longer)
     warm.warm_points = arms["tpe_asha"]["points"]  # what a second sweep on the same data reads from MLflow
     arms["tpe_asha_warm"] = run_arm("tpe_asha", warm, workdir / f"warm-{seed}")
-    # The option the default beat: TPE samples epochs like any key and ASHA cuts trials planned for different
-    # lengths (the default makes the range ASHA's budget: medtune.tune.plan.epochs_as_budget).
-    sampled = Trainable(data, base, longer, epochs_as_budget=False)
-    arms[OPTION] = run_arm("tpe_asha", sampled, workdir / f"sampled-{seed}")
+    # The plan the default replaced: ASHA's first rung never before min_steps (on this cohort 30 of 48 steps,
+    # so ASHA had one rung) and Optuna's 10 random trials before TPE.
+    plan = arms["tpe_asha"]["plan"]
+    previous = dataclasses.replace(longer, grace_period=max(plan.grace_steps, plan.min_steps),
+                                   n_startup_trials=min(10, max(3, args.tpe_trials // 4)))
+    arms[OPTION] = run_arm("tpe_asha", Trainable(data, base, previous), workdir / f"previous-{seed}")
     target = arms["random"]["best"]
     ref, ref_epochs = compute_to_reach(arms["random"], target), compute_to_reach(arms["random"], target, "epochs")
     out = {"seed": seed, "target_val_auroc": target, "random_compute_to_target_s": ref}
     for name, arm in arms.items():
         reach = compute_to_reach(arm, target)
-        out[name] = {k: v for k, v in arm.items() if k != "points"} | {
+        out[name] = {k: v for k, v in arm.items() if k not in ("points", "plan")} | {
+            "grace_steps": arm["plan"].grace_steps, "startup_trials": arm["plan"].startup_trials,
             "compute_to_target_s": reach, "ratio_vs_random": reach / ref, "reached": math.isfinite(reach),
             "epochs_ratio_vs_random": compute_to_reach(arm, target, "epochs") / ref_epochs,
             "ratio_vs_random_equal_trials": compute_to_reach(first(arm, args.trials), target) / ref,
@@ -137,6 +142,7 @@ def fmt(x: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--tpe-trials", type=int, default=None, help="TPE + ASHA trials (default: 2x --trials)")
     parser.add_argument("--n-train", type=int, default=100)
@@ -145,6 +151,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=25.0, help="start no new seed after this")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
+    parser.add_argument("--name", default="hpo.json", help="file name of the JSON result")
     args = parser.parse_args()
     if args.smoke_test:
         args.seeds, args.trials = 1, 4
@@ -157,7 +164,7 @@ def main() -> None:
     connect(None, num_cpus=2)
     started, seeds = time.perf_counter(), []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             if seeds and time.perf_counter() - started > args.max_minutes * 60:
                 break
             seeds.append(one_seed(seed, data, params, args, Path(tmp)))
@@ -186,7 +193,8 @@ def main() -> None:
     out = {"bench": "hpo", "dataset": dataset, "trials": args.trials, "tpe_trials": args.tpe_trials,
            "n_seeds": len(seeds),
            "epochs_range": [1, args.epochs_high], "max_minutes": args.max_minutes,
-           "seeds_asked": args.seeds, "measure": "trial-seconds until the running best first reaches random's "
+           "seeds_asked": args.seeds, "first_seed": args.first_seed,
+           "measure": "trial-seconds until the running best first reaches random's "
            "final best val AUROC, / random's own trial-seconds to get there (null: never reached); _epochs: the same "
            "counted in training epochs, which the machine's load does not change",
            "compute_ratio": cold["median"], "compute_ratio_spread": cold,
@@ -202,7 +210,7 @@ def main() -> None:
            "goal_met": cold["median"] is not None and bool(cold["median"] <= 0.4),
            "wall_s": time.perf_counter() - started, "per_seed": seeds, "smoke_test": args.smoke_test,
            "machine": machine()}
-    write_result(args.results, "hpo-smoke.json" if args.smoke_test else "hpo.json", out)
+    write_result(args.results, "hpo-smoke.json" if args.smoke_test else args.name, out)
 
 
 if __name__ == "__main__":

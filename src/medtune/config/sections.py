@@ -118,7 +118,7 @@ class SearchCfg:
     preset: str | None = None         # fast | balanced | thorough: fills the search keys params.yaml leaves out
     grace_period: int | str = "auto"  # ASHA: optimizer steps before a trial can be stopped (auto: planned)
     reduction_factor: int = 3         # ASHA: keep the best 1/3 at each rung
-    n_startup_trials: int | str = "auto"  # Optuna: random trials before TPE (auto: a quarter, 3..10)
+    n_startup_trials: int | str = "auto"  # Optuna: random trials before TPE (auto: a quarter, 3..5)
     min_steps: int | str = "auto"     # optimizer steps every trial gets at least (auto: planned; 0: none)
     batch_cap: int | str = "auto"     # largest batch size (auto: a quarter of the train images; 0: none)
     warm_start: str = "auto"          # auto | off | <MLflow parent run id of an earlier sweep>
