@@ -91,7 +91,7 @@ def plan_sweep(base: TrainCfg, search: SearchCfg, n_train: int,
                    f"{n_train // cap} steps per epoch")
     min_steps = MIN_STEPS if search.min_steps == "auto" else int(search.min_steps)
     if min_steps:
-        why.append(f">= {min_steps} optimizer steps per trial (epochs raised where fewer) because a trial "
+        why.append(f"trials planned for >= {min_steps} optimizer steps (epochs raised where fewer) because a trial "
                    "that has barely started says nothing about its config")
     smallest = min([base.batch_size, *[v for s in search.space if s.name == "batch_size"
                                         for v in (s.choices or (s.low,))]])
