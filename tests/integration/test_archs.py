@@ -1,7 +1,7 @@
 """MONAI backbones through the real pipeline: `dvc repro` searching `train.arch` over convnet, resnet18 and
 densenet121 at 64 px, the champion registered, `medtune predict` with it, and its Grad-CAM drawn.
 
-Kept small: 48 images, three one-epoch trials, batch 16; the contracts, not accuracy.
+Kept small: 48 images, three short trials, batch 16; the contracts, not accuracy.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def test_repro_searches_archs_registers_predicts_and_explains(tmp_path: Path) ->
     board = pd.read_csv(project / "reports/tune/leaderboard.csv")
     assert len(board) == 3 and set(board["param_arch"]) <= set(ARCHS)
     assert set(board["param_arch"]) - {"convnet"}, "no MONAI backbone was drawn"
-    assert (board["stop_reason"] == "completed").all(), board[["param_arch", "stop_reason"]]
+    # Every backbone trained: none errored (ASHA may stop a beaten one after its first rung).
+    assert board["stop_reason"].isin(["completed", "asha_stopped"]).all(), board[["param_arch", "stop_reason"]]
+    assert (board["epochs_run"] >= 1).all()
 
     best = json.loads((project / "reports/tune/best.json").read_text())
     promotion = json.loads((project / "reports/promotion.json").read_text())
