@@ -119,7 +119,7 @@ class SearchCfg:
     grace_period: int | str = "auto"  # ASHA: optimizer steps before a trial can be stopped (auto: planned)
     reduction_factor: int = 3         # ASHA: keep the best 1/3 at each rung
     n_startup_trials: int | str = "auto"  # Optuna: random trials before TPE (auto: a quarter, 3..5)
-    min_steps: int | str = "auto"     # optimizer steps every trial gets at least (auto: planned; 0: none)
+    min_steps: int | str = "auto"     # optimizer steps every trial is planned for (auto: planned; 0: none)
     batch_cap: int | str = "auto"     # largest batch size (auto: a quarter of the train images; 0: none)
     warm_start: str = "auto"          # auto | off | <MLflow parent run id of an earlier sweep>
     time_budget_s: float = 0.0        # stop the sweep after this many seconds (0: no limit)

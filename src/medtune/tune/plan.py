@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg, largest
 
-MIN_STEPS = 30            # auto: optimizer steps every trial gets at least (raises its epochs)
+MIN_STEPS = 30            # auto: optimizer steps every trial is planned for (raises its epochs)
 STEPS_PER_EPOCH = 4       # auto batch cap: at least this many steps per epoch
 MAX_STARTUP_TRIALS = 5    # bench/hpo.py: 5 random trials reached random search's best sooner than Optuna's 10
 
