@@ -23,6 +23,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from tests.integration._proc import run, tool_env
+from tests.integration._project import set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -129,6 +130,9 @@ def without_timings(path: Path) -> dict:
 
 
 def test_sigkill_during_each_stage_then_repro_ends_as_an_uninterrupted_run(project: Path, tmp_path: Path) -> None:
+    # One trial at a time: with two, which reaches an ASHA rung first (timing) decides which is cut, and the
+    # two runs could pick different champions for reasons that have nothing to do with the kills.
+    set_params(project, "search", max_concurrent_trials=1)
     killed = tmp_path / "killed"
     shutil.copytree(project, killed, symlinks=True)  # the same raw files, UIDs and params
     lifetimes: dict[str, float] = {}
