@@ -22,6 +22,7 @@ import optuna
 import ray
 from ray import tune
 from ray.tune.execution import class_cache
+from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from medtune.config import SearchCfg, TrainCfg
@@ -30,7 +31,6 @@ from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
 from medtune.tune.console import TrialLines, quiet_logs
-from medtune.tune.ordered import OrderedASHA, OrderedSearch, order_lag
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
@@ -137,23 +137,18 @@ def warm_study(space: SearchSpace, mode: str,
 def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback],
                 strategy: str = "tpe_asha", verbose: bool = False) -> tune.Tuner:
     """A new sweep. tpe_asha: seeded multivariate TPE proposes, ASHA stops weak trials early (its clock is
-    optimizer steps, so trials with different batch sizes are compared at equal training), both deciding
-    trial k from earlier trials only, so concurrent trials give the same choices whatever their timing
-    (ordered.py). random: the baseline of bench/hpo.py, seeded random sampling with every trial run to
-    the end (its proposals read no results, so timing cannot change them)."""
+    optimizer steps, so trials with different batch sizes are compared at equal training).
+    random: the baseline of bench/hpo.py, seeded random sampling with every trial run to the end."""
     search, plan = trainable.search, trainable.plan
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy {strategy!r} is not one of {STRATEGIES}")
-    searcher: Any = build_searcher(trainable, strategy)
-    scheduler: tune.schedulers.TrialScheduler = tune.schedulers.FIFOScheduler()
-    if strategy == "tpe_asha":
-        searcher = OrderedSearch(searcher, lag=order_lag(search.max_concurrent_trials))
-        scheduler = OrderedASHA(searcher, time_attr="steps", max_t=plan.max_steps, grace_period=plan.grace_steps,
-                                reduction_factor=search.reduction_factor)
+    scheduler = (ASHAScheduler(time_attr="steps", max_t=plan.max_steps, grace_period=plan.grace_steps,
+                               reduction_factor=search.reduction_factor)
+                 if strategy == "tpe_asha" else tune.schedulers.FIFOScheduler())
     return tune.Tuner(
         trainable.build(),
         tune_config=tune.TuneConfig(metric=f"best_{search.metric}", mode=search.mode,
-                                    search_alg=searcher, scheduler=scheduler,
+                                    search_alg=build_searcher(trainable, strategy), scheduler=scheduler,
                                     num_samples=search.num_samples,
                                     max_concurrent_trials=search.max_concurrent_trials,
                                     time_budget_s=search.time_budget_s or None,
