@@ -16,7 +16,7 @@ decide them). Writes bench/results/hpo.json.
     python -m bench.hpo --seeds 3 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-5 (the
                                                               # plan's constants were chosen on seeds 0-2)
     python -m bench.hpo --seeds 3 --trials 32 --first-seed 0 --name hpo-seeds-0-2.json  # the seeds that chose
-    python -m bench.hpo --smoke-test                          # synthetic data, 1 seed, 4 trials
+    python -m bench.hpo --smoke-test                          # synthetic data, 1 seed, 4 trials per arm
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--name", default="hpo.json", help="file name of the JSON result")
     args = parser.parse_args()
     if args.smoke_test:
-        args.seeds, args.trials = 1, 4
+        args.seeds, args.trials, args.tpe_trials = 1, 4, 4
     args.tpe_trials = args.tpe_trials or 2 * args.trials
 
     params = load_params(ROOT / "params.yaml")

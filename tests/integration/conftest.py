@@ -31,6 +31,11 @@ def finished_to_change(finished: Finished) -> Finished:
     return finished
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the tests that change the shared project behind every test that reads it (stable order)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the tests that change the shared project behind every test that reads it (stable order); with
+    pytest-xdist, keep them all on one worker, which builds the project once and keeps that order."""
     items.sort(key=lambda item: "finished_to_change" in getattr(item, "fixturenames", ()))
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if {"finished", "finished_to_change"} & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.xdist_group("finished"))
