@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NPZ ?= ../shared/data/pneumoniamnist/pneumoniamnist.npz
 PYTEST_ARGS ?=
 # Test processes: two keep both cores busy while one test waits on a subprocess, Ray or a server
-# (the suite took 17 min instead of 25.5 on 2 cores); 0 runs everything in this process, in order.
+# (README, Development: what it saves); 0 runs everything in this process, in order.
 TEST_WORKERS ?= 2
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep every Ray connection on loopback on these machines (docs/architecture.md, decisions: Ray).
