@@ -98,9 +98,11 @@ def test_out_of_memory_marks_the_trial_and_the_sweep_goes_on(data: TrainData, tm
 
 
 def test_time_budget_ends_the_sweep_with_what_it_found(data: TrainData, tmp_path: Path) -> None:
-    # Trials reuse warm workers and take well under a second here: 1000 of 10 epochs each is ~40x the budget.
+    # Trials reuse warm workers and take well under a second here: 1000 of 10 epochs each is ~15x the budget.
+    # The budget also covers Ray starting workers: 12 s on a slower CPU beside the other test worker ended the
+    # sweep before any trial had reported an epoch.
     base = TrainCfg(batch_size=16, epochs=10, depth=2, width=8, augment=0.0, seed=7)
-    search = SearchCfg(num_samples=1000, max_concurrent_trials=2, time_budget_s=12, min_steps=0,
+    search = SearchCfg(num_samples=1000, max_concurrent_trials=2, time_budget_s=30, min_steps=0,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
     started = time.monotonic()
     result = run_sweep(Trainable(data, base, search), tmp_path / "sweep")
