@@ -8,9 +8,11 @@ the calibration fitted on val, and how the model was selected go to bench/result
 What each piece adds is measured on the same registered model, with every choice still made on val:
 calibration (test ECE / Brier before -> after), the operating point (each `registry.threshold` rule's
 threshold chosen on the calibrated val outputs, and its test accuracy / sensitivity / specificity), and
-test-time augmentation (test AUROC with and without the flip). K-fold CV: `split.folds: auto` resolves to
-none here (5,232 train+val images, each its own patient, far above the 200-patient rule), so the fold
-ensemble is measured by bench/small_cohort.py, not here.
+test-time augmentation (test AUROC with and without the flip), and the top-k ensemble (the mean of the
+sweep's k best trials for k = 1..5, each with its own calibration and threshold fitted on val: its val
+AUROC, which is what promote compares, beside its test AUROC and accuracy). K-fold CV: `split.folds: auto`
+resolves to none here (5,232 train+val images, each its own patient, far above the 200-patient rule), so
+the fold ensemble is measured by bench/small_cohort.py, not here.
 
     python -m bench.quality                   # the 30-minute CPU sweep (from the project root)
     python -m bench.quality --minutes 60      # a longer budget
@@ -42,7 +44,7 @@ SWEEP = {
     "preprocess": {"image_size": 28},
     "split": {"folds": "auto"},
     "train": {"augment": 0.3},
-    "search": {"num_samples": 200, "max_concurrent_trials": 2, "grace_period": 2,
+    "search": {"num_samples": 200, "max_concurrent_trials": 2, "grace_period": 2, "ensemble_top_k": 5,
                "space": {"lr": {"low": 0.0003, "high": 0.01, "log": True},
                          "batch_size": {"choices": [32, 64, 128]},
                          "epochs": {"low": 3, "high": 15},
@@ -106,8 +108,9 @@ def make_project(work: Path, overrides: dict, budget_s: float, data_args: list[s
 
 
 def ablations(proj: Path) -> dict[str, Any]:
-    """What the operating point and TTA change on the registered champion (every choice on val; test only
-    scored). Runs in the project folder: the stage paths are relative."""
+    """What the operating point and TTA change on the registered champion, and what the top-k ensemble
+    would score (every choice on val; test only scored). Runs in the project folder: the stage paths are
+    relative."""
     here = Path.cwd()
     os.chdir(proj)
     try:
@@ -118,6 +121,7 @@ def ablations(proj: Path) -> dict[str, Any]:
         from medtune.evaluate.metrics import binary_metrics
         from medtune.evaluate.thresholds import choose_threshold
         from medtune.models.inference import calibrate, predict_proba
+        from medtune.task import read_task
         from medtune.tracking.loading import load_registered
 
         params = load_params(Path("params.yaml"))
@@ -137,9 +141,36 @@ def ablations(proj: Path) -> dict[str, Any]:
                             **{k: round(scored[k], 4) for k in ("accuracy", "sensitivity", "specificity", "f1")}}
         tta = {f"test_auroc_tta_{flag}": binary_metrics(test.y, predict_proba(python.net, test.x[:], tta=flag),
                                                         0.5)["auroc"] for flag in (False, True)}
-        return {"operating_points": points, **tta}
+        return {"operating_points": points, **tta, "top_k": top_k_on_test(params, val, test, read_task(paths.TASK))}
     finally:
         os.chdir(here)
+
+
+def top_k_on_test(params: Any, val: Any, test: Any, task: Any) -> dict[str, Any]:
+    """The mean of the sweep's k best trials, for each k tune kept: val AUROC (what promote weighs) and test
+    AUROC / accuracy at the calibration and threshold fitted on val, and each member alone on test."""
+    import torch
+
+    from medtune import paths
+    from medtune.evaluate.metrics import binary_metrics
+    from medtune.evaluate.selection import validate_model
+    from medtune.jsonio import read_json
+    from medtune.models.ensemble import EnsembleNet
+    from medtune.models.inference import calibrate, load_net, predict_proba
+
+    top = read_json(paths.BEST, "best trial")["top"]
+    bundles = [torch.load(t["checkpoint"], weights_only=True, map_location="cpu") for t in top]
+    nets = [load_net(b["net"], b["state_dict"]) for b in bundles]
+    rows = {}
+    for k in range(1, len(nets) + 1):
+        net = EnsembleNet(nets[:k]).eval()
+        choice = validate_model(net, val, task, params.registry)
+        out = calibrate(predict_proba(net, test.x[:], tta=params.registry.tta), task.kind, choice.calibration)
+        scored = binary_metrics(test.y, out, choice.threshold)
+        rows[str(k)] = {"val_auroc": round(choice.metrics["auroc"], 4), "test_auroc": round(scored["auroc"], 4),
+                        "test_acc": round(scored["accuracy"], 4)}
+    members = [round(binary_metrics(test.y, predict_proba(n, test.x[:]), 0.5)["auroc"], 4) for n in nets]
+    return {"trial_ids": [t["trial_id"] for t in top], "member_test_auroc": members, "by_k": rows}
 
 
 def main() -> None:
@@ -183,6 +214,9 @@ def main() -> None:
     for key in ("test_auc", "test_acc", "ece_before", "ece_after", "brier_before", "brier_after"):
         print(f"{key:<28}{result[key]:>10.4f}")
     print(f"{'vs AutoML Vision AUC ratio':<28}{result['test_auc'] / 0.991:>10.3f}")
+    print(f"{'top-k ensemble k':<18}{'val AUROC':>10}{'test AUROC':>12}{'test acc':>10}")
+    for k, row in result["top_k"]["by_k"].items():
+        print(f"{k:<18}{row['val_auroc']:>10.4f}{row['test_auroc']:>12.4f}{row['test_acc']:>10.4f}")
     print("\n".join(line for line in out.splitlines() if line.startswith(("promote:", "test:"))))
     write_result(args.results, "quality-smoke.json" if args.smoke_test else "quality.json", result)
 

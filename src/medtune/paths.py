@@ -19,6 +19,7 @@ TUNE_REPORTS = Path("reports/tune")
 LEADERBOARD = TUNE_REPORTS / "leaderboard.csv"
 BEST = TUNE_REPORTS / "best.json"
 BEST_MODEL = Path("models/best/model.pt")
+TOP_MODELS = Path("models/best/top")  # the next best trials' checkpoints: <rank>.pt, for the top-k ensemble
 PROMOTION = Path("reports/promotion.json")
 MODEL_FILES = Path("models/registered")
 TEST_REPORTS = Path("reports/test")

@@ -40,6 +40,13 @@ def test_repro_searches_archs_registers_predicts_and_explains(tmp_path: Path) ->
     client = MlflowClient(f"sqlite:///{project / 'mlruns.db'}")
     champion = client.get_model_version_by_alias("medtune-classifier", "champion")
     assert json.loads(champion.tags["medtune.trial_params"])["arch"] == best["train"]["arch"]
+    # Tune kept the three trials (search.ensemble_top_k: 3) for the top-k candidate: whichever won on val,
+    # a mix of families, is what predict and Grad-CAM below run.
+    assert len(best["top"]) == 3 and best["top"][0]["trial_id"] == best["trial_id"]
+    assert sorted(p.name for p in (project / "models/best/top").iterdir()) == ["2.pt", "3.pt"]
+    won = champion.tags["medtune.selection"]
+    members = ",".join(t["trial_id"] for t in best["top"]) if won == "top_k_ensemble" else best["trial_id"]
+    assert won in ("best_trial", "top_k_ensemble") and champion.tags["medtune.members"] == members
 
     out = tmp_path / "preds.csv"
     run(["medtune", "predict", "data/raw", "--out", str(out)], project)

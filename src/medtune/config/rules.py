@@ -180,6 +180,7 @@ def validate(p: Params, source: str) -> None:
         (p.search.max_failures >= 0, "search.max_failures", "must be >= 0"),
         (p.search.time_budget_s >= 0, "search.time_budget_s", "must be >= 0 (0: no limit)"),
         (p.search.keep_checkpoints >= 1, "search.keep_checkpoints", "must be >= 1"),
+        (p.search.ensemble_top_k >= 1, "search.ensemble_top_k", "must be >= 1 (1: the best trial alone)"),
         (p.test.bootstrap >= 0, "test.bootstrap", "must be >= 0"),
         (1 <= p.test.gradcam_cases <= 16, "test.gradcam_cases",
          "must be in 1..16 (reports/test/gradcam.png is a stage output)"),

@@ -125,6 +125,7 @@ class SearchCfg:
     time_budget_s: float = 0.0        # stop the sweep after this many seconds (0: no limit)
     max_failures: int = 1             # retries of a trial whose worker died (resumes from its checkpoint)
     keep_checkpoints: int = 2         # best k epoch checkpoints kept per trial (the latest is kept too)
+    ensemble_top_k: int = 3           # the k best trials kept for promote's top-k ensemble (1: best alone)
     address: str | None = None
     storage: str = "ray_results"      # sweep state + trial checkpoints; shared by every node on a cluster
     space: tuple[ParamSpec, ...] = ()

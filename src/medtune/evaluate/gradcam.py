@@ -39,15 +39,19 @@ def _peak(maps: torch.Tensor) -> torch.Tensor:
     return maps / maps.flatten(1).max(dim=1).values.clamp_min(1e-12).view(-1, *[1] * (maps.ndim - 1))
 
 
-def gradcam(net: nn.Module, spec: NetSpec, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def gradcam(net: nn.Module, spec: NetSpec | list[NetSpec], x: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Maps (N, H, W) in [0, 1] explaining output `classes[i]` for image i (binary: the class; multiclass:
     the class; multilabel: the label; regression: 0, the value) on the family's last feature map.
 
     monai.visualize.GradCAM does the work for any module; `layout(spec).cam_layer` names the layer
-    (ConvNet's last block before its pool, a ResNet's layer4, DenseNet's final activation, ...).
+    (ConvNet's last block before its pool, a ResNet's layer4, DenseNet's final activation, ...). An
+    EnsembleNet gets the mean of its members' maps, each on its own family's layer (`spec`: one per member).
     """
-    if isinstance(net, EnsembleNet):  # fold models averaged: the mean of their maps
-        return np.mean([gradcam(member, spec, x, classes) for member in net.members], axis=0)
+    specs = spec if isinstance(spec, list) else [spec]
+    if isinstance(net, EnsembleNet):
+        specs = specs * len(net.members) if len(specs) == 1 else specs
+        return np.mean([gradcam(member, s, x, classes) for member, s in zip(net.members, specs, strict=True)], axis=0)
+    spec = specs[0]
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     classes = np.asarray(classes, dtype=np.int64)
     # MONAI's default post-processing min-max scales each map with min -> 1 and max -> 0; ours keeps the
@@ -89,8 +93,8 @@ def _calls(task: Task, y: np.ndarray, out: np.ndarray, threshold: Any) -> tuple[
     return explained, right, sure, np.array(captions)
 
 
-def write_gradcam_grid(net: nn.Module, spec: NetSpec, task: Task, x: Any, y: np.ndarray, out: np.ndarray,
-                       threshold: Any, k: int, path: Path) -> Path | None:
+def write_gradcam_grid(net: nn.Module, spec: NetSpec | list[NetSpec], task: Task, x: Any, y: np.ndarray,
+                       out: np.ndarray, threshold: Any, k: int, path: Path) -> Path | None:
     """A 2-row PNG: right calls on top, wrong below (the surest first), each image with its Grad-CAM
     overlay; None if k=0. `x` may be a lazy ImageArray: only the chosen images are read."""
     if k == 0 or not len(y):

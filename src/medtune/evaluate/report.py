@@ -22,7 +22,7 @@ from medtune.evaluate.calibration import calibration_metrics
 from medtune.evaluate.gradcam import write_gradcam_grid
 from medtune.evaluate.metrics import task_metrics
 from medtune.evaluate.task_plots import write_task_plots
-from medtune.models.inference import calibrate
+from medtune.models.inference import calibrate, member_specs
 from medtune.models.nets import NetSpec
 from medtune.task import Task
 
@@ -107,7 +107,8 @@ def score_and_report(model: Any, test: SplitArrays, index: pd.DataFrame, params:
     outputs = write_task_plots(task, test.y, out, threshold, out_dir / "plots")
     table = breakdown(rows, task, test.y, out, threshold, test.patient_keys, params.test.bootstrap, params.base.seed)
     outputs |= write_breakdown(table, out_dir)
-    grid = write_gradcam_grid(model.unwrap_python_model().net, NetSpec(**meta["net"]), task, test.x, test.y, out,
+    specs = [NetSpec(**spec) for spec in member_specs(meta["net"], int(meta.get("members", 0)))]
+    grid = write_gradcam_grid(model.unwrap_python_model().net, specs, task, test.x, test.y, out,
                               threshold, params.test.gradcam_cases, out_dir / "gradcam.png")
     if grid is not None:
         outputs["gradcam.png"] = grid

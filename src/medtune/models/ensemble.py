@@ -1,5 +1,6 @@
-"""Several networks of one spec as one module whose output is the mean of their logits: the K fold models
-of cross-validation registered as one model, so inference, the pyfunc and Grad-CAM take it like any net."""
+"""Several networks as one module whose output is the mean of their logits: the K fold models of
+cross-validation, or the top-k trials of a sweep, registered as one model, so inference, the pyfunc and
+Grad-CAM take it like any net."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from torch import nn
 
 
 class EnsembleNet(nn.Module):
-    """`members` share a NetSpec (and so a task); forward averages their logits."""
+    """`members` share a task and its outputs (their families and sizes may differ); forward averages their
+    logits."""
 
     def __init__(self, members: list[nn.Module]) -> None:
         super().__init__()

@@ -28,10 +28,20 @@ def outputs_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
     return logits[:, 0]  # regression: the network already speaks the target's units
 
 
-def load_net(net: dict, state_dict: dict, members: int = 0) -> nn.Module:
+def member_specs(net: dict | list[dict], members: int = 0) -> list[dict]:
+    """The NetSpec fields of each network a stored model holds: one; a list (a top-k ensemble, one spec per
+    trial); or one spec `members` times (a fold ensemble: every fold refits the same config)."""
+    if isinstance(net, list):
+        return net
+    return [net] * max(members, 1)
+
+
+def load_net(net: dict | list[dict], state_dict: dict, members: int = 0) -> nn.Module:
     """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode);
-    `members` > 0: an EnsembleNet of that many networks of the spec (the weights of all of them)."""
-    model = EnsembleNet([build_net(NetSpec(**net)) for _ in range(members)]) if members else build_net(NetSpec(**net))
+    several specs (`member_specs`): an EnsembleNet of them (the weights of all of them)."""
+    specs = member_specs(net, members)
+    model = (EnsembleNet([build_net(NetSpec(**spec)) for spec in specs]) if isinstance(net, list) or members
+             else build_net(NetSpec(**net)))
     model.load_state_dict(state_dict)
     return model.eval()
 

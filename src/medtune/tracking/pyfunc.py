@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from medtune.jsonio import atomic_path, write_json
-from medtune.models.inference import calibrate, load_net, predict_proba
+from medtune.models.inference import calibrate, load_net, member_specs, predict_proba
 from medtune.task import Task
 
 WEIGHTS = "weights.pt"
@@ -81,12 +81,13 @@ class MedtuneModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
         state = torch.load(context.artifacts["weights"], weights_only=True, map_location="cpu")
-        self.net = load_net(self.meta["net"], state, int(self.meta.get("members", 0)))  # members: a fold ensemble
+        self.net = load_net(self.meta["net"], state, int(self.meta.get("members", 0)))  # members: an ensemble
 
     def raw_outputs(self, images: Any) -> np.ndarray:
         """The network's probabilities (or values) for float images in [0, 1], before calibration (with
         test-time augmentation when promote chose it)."""
-        size, channels = self.meta["preprocess"]["image_size"], self.meta["net"]["in_channels"]
+        size = self.meta["preprocess"]["image_size"]
+        channels = member_specs(self.meta["net"])[0]["in_channels"]
         return predict_proba(self.net, np.asarray(images, dtype=np.float32).reshape(-1, channels, size, size),
                              tta=bool(self.meta.get("tta", False)))
 

@@ -1,4 +1,11 @@
-"""What promote registers: the best trial alone, or - when the split has CV folds - the K fold models.
+"""What promote registers: the best trial alone, the mean of the sweep's top-k trials, or - when the split
+has CV folds - the K fold models of the best trial's config.
+
+Without folds, the k best trials (`search.ensemble_top_k`; tune keeps their checkpoints) averaged as one
+network compete with the best trial alone on the val split; the ensemble is registered only when it is
+strictly better there (a tie keeps the single network, k times cheaper to serve). Both were chosen on the
+same val split (each member's best epoch, the trials' ranking), so neither comparison side is out-of-sample;
+the test report is the honest check.
 
 With `split.folds`, the sweep tunes on the main train/val split (one fit per trial keeps ASHA's budget
 on configs, not folds), then the best trial's config is refit once per fold on the other K-1 folds, for
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from medtune.config import Params, TrainCfg
@@ -48,10 +56,10 @@ class Candidate:
     """The model promote registers, what was chosen for it, and how it was selected."""
 
     network: nn.Module
-    spec: dict[str, Any]
+    spec: dict[str, Any] | list[dict[str, Any]]  # a list: one per member of a top-k ensemble
     choice: Choice
-    selection: str                      # best_trial | fold_ensemble
-    members: int = 0                    # fold models in the ensemble (0: one network)
+    selection: str                      # best_trial | top_k_ensemble | fold_ensemble
+    members: int = 0                    # networks in the ensemble (0: one network)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -101,15 +109,36 @@ def _oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) 
     return patient_bootstrap(score, folds.patients, n_boot, seed).get("m", (float("nan"), float("nan")))
 
 
+def top_k_candidate(params: Params, best: dict[str, Any], single: Candidate, val: SplitArrays,
+                    task: Task) -> Candidate:
+    """The mean of the k best trials tune kept (best.json `top`) if it beats `single` on val, else `single`;
+    both sides' val metric is recorded on the winner."""
+    top = best.get("top") or []
+    if len(top) < 2:
+        return single
+    bundles = [torch.load(t["checkpoint"], weights_only=True, map_location="cpu") for t in top]
+    network = EnsembleNet([load_net(b["net"], b["state_dict"]) for b in bundles]).eval()
+    ensemble = Candidate(network, [b["net"] for b in bundles], validate_model(network, val, task, params.registry),
+                         "top_k_ensemble", len(bundles),
+                         tags={"medtune.selection": "top_k_ensemble", "medtune.folds": "0",
+                               "medtune.members": ",".join(str(t["trial_id"]) for t in top)})
+    metric, sign = task.metric.removeprefix("val_"), 1.0 if task.mode == "max" else -1.0
+    scores = {"best_trial": single.choice.metrics[metric], "top_k": ensemble.choice.metrics[metric]}
+    won = ensemble if sign * scores["top_k"] > sign * scores["best_trial"] else single
+    won.choice.metrics |= {f"cmp_{metric}_{name}_on_val": value for name, value in scores.items()}
+    return won
+
+
 def choose_candidate(params: Params, best: dict[str, Any], bundle: dict[str, Any], processed: Path,
                      splits: dict[str, Any], task: Task) -> tuple[Candidate, SplitArrays]:
-    """The best trial alone, or its K-fold ensemble when the split has folds and it does at least as well
-    on the val patients; (candidate, the val split)."""
+    """The best trial alone, or the ensemble that beats it on the val patients: the K-fold ensemble when the
+    split has folds (a tie goes to it), else the top-k ensemble; (candidate, the val split)."""
     val, net = load_split(processed, splits, "val"), load_net(bundle["net"], bundle["state_dict"])
     single = Candidate(net, bundle["net"], validate_model(net, val, task, params.registry), "best_trial",
-                       tags={"medtune.selection": "best_trial", "medtune.folds": "0"})
+                       tags={"medtune.selection": "best_trial", "medtune.folds": "0",
+                             "medtune.members": str(best["trial_id"])})
     if not splits.get("folds"):
-        return single, val
+        return top_k_candidate(params, best, single, val, task), val
     cfg = TrainCfg(**best["train"])
     init = resolve_pretrained(cfg, (), val.x.shape[1], task, params.tracking_uri)[0].get(cfg.arch)
     folds = refit_folds(cfg, processed, splits, task, params.registry.tta, init)

@@ -75,13 +75,23 @@ def histories(grid: tune.ResultGrid) -> dict[str, pd.DataFrame]:
     return out
 
 
-def best_trial(board: pd.DataFrame, mode: str) -> dict[str, Any]:
-    """The best trial with a checkpoint; raises if every trial failed."""
+def ranked_trials(board: pd.DataFrame, mode: str) -> list[dict[str, Any]]:
+    """Every trial with a metric and a checkpoint, best first; raises when there is none, saying whether
+    the trials failed or the sweep ended (its time budget) before any of them reported an epoch."""
     metric_col = next(c for c in board.columns if c.startswith("best_"))
     usable = board.dropna(subset=[metric_col, "checkpoint"])
+    if usable.empty and len(board) and board["stop_reason"].eq("no_result").all():
+        raise MedtuneError("tune: the sweep ended before any trial reported an epoch: raise "
+                           "search.time_budget_s (it counts Ray's start-up too) or leave it 0 for no limit")
     if usable.empty:
         raise MedtuneError("tune: every trial failed; see reports/tune/leaderboard.csv for the reasons")
-    row = usable.sort_values(metric_col, ascending=(mode == "min")).iloc[0]
-    return {"trial_id": row["trial_id"], "metric": metric_col.removeprefix("best_"),
-            "value": float(row[metric_col]), "config": json.loads(row["config"]),
-            "checkpoint": row["checkpoint"], "epochs_run": int(row["epochs_run"])}
+    ordered = usable.sort_values(metric_col, ascending=(mode == "min"), kind="stable")
+    return [{"trial_id": row["trial_id"], "metric": metric_col.removeprefix("best_"),
+             "value": float(row[metric_col]), "config": json.loads(row["config"]),
+             "checkpoint": row["checkpoint"], "epochs_run": int(row["epochs_run"])}
+            for _, row in ordered.iterrows()]
+
+
+def best_trial(board: pd.DataFrame, mode: str) -> dict[str, Any]:
+    """The best trial with a checkpoint; raises if there is none (`ranked_trials`)."""
+    return ranked_trials(board, mode)[0]

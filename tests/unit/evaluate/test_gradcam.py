@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from medtune.evaluate.gradcam import gradcam, write_gradcam_grid
+from medtune.models.ensemble import EnsembleNet
 from medtune.models.nets import NetSpec, build_net
 from medtune.task import Task
 
@@ -42,6 +43,15 @@ def test_gradcam_points_at_the_evidence() -> None:
     net.train()
     gradcam(net, SPEC, positives[:1], np.ones(1, dtype=int))
     assert net.training  # the caller's mode is restored
+
+
+def test_an_ensemble_of_different_networks_is_the_mean_of_their_maps() -> None:
+    torch.manual_seed(1)
+    specs = [SPEC, NetSpec(depth=3, width=4, residual=True)]
+    members = [build_net(spec).eval() for spec in specs]
+    x, classes = corner_cohort(n=4)[0], np.ones(4, dtype=int)
+    expected = np.mean([gradcam(net, spec, x, classes) for net, spec in zip(members, specs)], axis=0)
+    np.testing.assert_allclose(gradcam(EnsembleNet(members).eval(), specs, x, classes), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("task", [Task("binary", ("normal", "abnormal")), Task("multiclass", ("a", "b", "c")),

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from medtune.models.inference import load_net, outputs_from_logits, predict_proba
+from medtune.models.ensemble import EnsembleNet
+from medtune.models.inference import load_net, member_specs, outputs_from_logits, predict_proba
 from medtune.models.nets import NetSpec, build_net
 
 
@@ -33,6 +34,21 @@ def test_load_net_rebuilds_the_same_function() -> None:
     rebuilt = load_net(spec.to_dict(), net.state_dict())
     assert not rebuilt.training
     assert np.allclose(predict_proba(rebuilt, x), predict_proba(net, x))
+
+
+def test_a_list_of_specs_loads_as_one_ensemble_of_different_networks() -> None:
+    torch.manual_seed(5)
+    specs = [NetSpec(depth=2, width=4), NetSpec(depth=3, width=8, residual=True)]
+    ensemble = EnsembleNet([build_net(spec) for spec in specs]).eval()
+    x = np.random.default_rng(6).random((5, 1, 16, 16), dtype=np.float32)
+    rebuilt = load_net([spec.to_dict() for spec in specs], ensemble.state_dict())
+    np.testing.assert_allclose(predict_proba(rebuilt, x), predict_proba(ensemble, x), atol=1e-6)
+    with torch.no_grad():  # the mean of the members' logits, not of their probabilities
+        mean_logit = torch.stack([m(torch.from_numpy(x)) for m in ensemble.members]).mean(0)[:, 0]
+    np.testing.assert_allclose(predict_proba(rebuilt, x), torch.sigmoid(mean_logit).numpy(), atol=1e-6)
+    # One spec stored with a member count (a fold ensemble) is that many copies of it.
+    assert member_specs(specs[0].to_dict(), 3) == [specs[0].to_dict()] * 3
+    assert member_specs(specs[0].to_dict()) == [specs[0].to_dict()]
 
 
 def test_outputs_per_task() -> None:

@@ -1,5 +1,6 @@
 """Promote's candidates on a tiny learnable cohort: the K fold refits give one out-of-fold prediction per
-train+val sample, the ensemble loads back through the registered pyfunc, and the choice is recorded."""
+train+val sample, the top-k trials of different shapes average into one network, each ensemble loads back
+through the registered pyfunc, and the choice is recorded."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from medtune.models.inference import predict_proba
 from medtune.task import read_task
 from medtune.tracking.pyfunc import MedtuneModel, write_model_files
 from medtune.train import fit
-from medtune.tune.candidates import choose_candidate, refit_folds
+from medtune.tune.candidates import Candidate, choose_candidate, refit_folds, top_k_candidate
 
 CFG = dataclasses.replace(FAST, epochs=3)
 
@@ -73,6 +74,39 @@ def test_promote_candidate_is_chosen_on_val_patients_and_the_ensemble_loads_back
     loaded = register_like_promote(chosen.spec, chosen.state_dict, chosen.inference, tmp_path)
     x = np.asarray(val.x[:8])
     np.testing.assert_allclose(loaded.raw_outputs(x), predict_proba(chosen.network, x), atol=1e-6)
+
+
+def test_top_k_trials_become_one_candidate_only_when_better_on_val(cohort, tmp_path: Path) -> None:
+    root, splits = cohort
+    splits = {k: v for k, v in splits.items() if k != "folds"}
+    task, data = read_task(root / "task.json"), load_train_data(root, splits)
+    configs = [CFG, dataclasses.replace(CFG, depth=3, width=4, residual=True, lr=1e-2)]  # two shapes
+    top = []
+    for rank, cfg in enumerate(configs, start=1):
+        result = fit(cfg, data, accelerator="cpu")
+        torch.save({"net": result.net, "state_dict": result.state_dict, "epoch": 2}, tmp_path / f"{rank}.pt")
+        top.append({"trial_id": f"t{rank}", "value": 0.0, "checkpoint": str(tmp_path / f"{rank}.pt")})
+    first = torch.load(tmp_path / "1.pt", weights_only=True)
+    best = {"train": dataclasses.asdict(CFG), "trial_id": "t1", "top": top}
+    chosen, val = choose_candidate(Params(), best, first, root, splits, task)
+    metrics = chosen.choice.metrics
+    ensemble_won = metrics["cmp_auroc_top_k_on_val"] > metrics["cmp_auroc_best_trial_on_val"]  # a tie: single
+    assert chosen.selection == ("top_k_ensemble" if ensemble_won else "best_trial")
+    assert chosen.tags["medtune.members"] == ("t1,t2" if ensemble_won else "t1")
+    assert metrics["auroc"] == metrics["cmp_auroc_top_k_on_val" if ensemble_won else "cmp_auroc_best_trial_on_val"]
+
+    # Against a single network that does worse on val, the ensemble of both shapes is registered and loads back.
+    weaker = dataclasses.replace(chosen.choice, metrics={"auroc": -1.0})
+    ensemble = top_k_candidate(Params(), best, Candidate(chosen.network, chosen.spec, weaker, "best_trial"), val, task)
+    assert ensemble.selection == "top_k_ensemble" and ensemble.members == 2
+    assert [spec["depth"] for spec in ensemble.spec] == [2, 3]
+    loaded = register_like_promote(ensemble.spec, ensemble.state_dict, ensemble.inference, tmp_path / "model")
+    x = np.asarray(val.x[:8])
+    np.testing.assert_allclose(loaded.raw_outputs(x), predict_proba(ensemble.network, x), atol=1e-6)
+
+    # ensemble_top_k: 1 keeps one trial: the best is the candidate, compared with nothing.
+    alone = choose_candidate(Params(), best | {"top": top[:1]}, first, root, splits, task)[0]
+    assert alone.selection == "best_trial" and "cmp_auroc_top_k_on_val" not in alone.choice.metrics
 
 
 def register_like_promote(spec: dict, state: dict, inference: dict, out: Path) -> MedtuneModel:
