@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench.fuzz", "fuzz-smoke.json", {"files", "crashes", "hangs", "rejected_by_reason", "peak_rss_tree_mb",
                                        "wall_s", "machine"}, "crashes / hangs"),
     ("bench.quality", "quality-smoke.json", {"test_auc", "test_auc_ci", "test_acc", "test_acc_ci", "ece_before",
-                                             "ece_after", "selection", "operating_points", "top_k", "machine"},
+                                             "ece_after", "selection", "operating_points", "top_k", "cv", "machine"},
      "top-k ensemble"),
     ("bench.small_cohort", "small_cohort-smoke.json", {"arms", "abs_gap_ratio_single_vs_kfold", "machine"},
      "test within the OOF CI"),

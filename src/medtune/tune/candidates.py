@@ -99,7 +99,7 @@ def _metric(task: Task, y: np.ndarray, out: np.ndarray, choice: Choice) -> float
     return float(scored[task.metric.removeprefix("val_")])
 
 
-def _oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) -> tuple[float, float]:
+def oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) -> tuple[float, float]:
     """95% CI of the out-of-fold estimate, resampling patients (as the test report does)."""
     calibrated, metric = calibrate(folds.oof, task.kind, choice.calibration), task.metric.removeprefix("val_")
 
@@ -150,7 +150,7 @@ def choose_candidate(params: Params, best: dict[str, Any], bundle: dict[str, Any
               "oof": _metric(task, folds.y[on_val], folds.oof[on_val], oof)}
     ensemble = Candidate(EnsembleNet(folds.nets).eval(), folds.spec, oof, "fold_ensemble", len(folds.nets))
     won = ensemble if sign * scores["oof"] >= sign * scores["best_trial"] else single
-    low, high = _oof_ci(task, folds, oof, params.test.bootstrap, params.base.seed)
+    low, high = oof_ci(task, folds, oof, params.test.bootstrap, params.base.seed)
     comparison = {f"cv_{metric}_oof": oof.metrics[metric], f"cv_{metric}_oof_ci_low": low,
                   f"cv_{metric}_oof_ci_high": high, f"cmp_{metric}_best_trial_on_val": scores["best_trial"],
                   f"cmp_{metric}_oof_on_val": scores["oof"]}
