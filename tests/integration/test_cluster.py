@@ -96,7 +96,7 @@ def test_tune_stage_on_a_two_worker_cluster_logs_everything_to_postgres_mlflow(
         board = pd.read_csv(project / "reports/tune/leaderboard.csv")
         assert len(board) == 20, out.stdout[-2000:]
         # trials ran on both worker nodes (the head has no CPUs to run any)
-        assert set(board["node_id"]) == {w.node_id for w in workers}
+        assert set(board["node_id"]) == {w.node_id for w in workers}, out.stdout[-3000:]
 
         client = MlflowClient(url)
         best = json.loads((project / "reports/tune/best.json").read_text())
