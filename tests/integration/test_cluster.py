@@ -1,5 +1,5 @@
 """Cluster sweeps proven on loopback: a head and two worker raylets, MLflow on PostgreSQL over HTTP,
-a 20-trial load, a worker node killed mid-sweep, and the MLflow server stopped mid-sweep.
+a 10-trial load, a worker node killed mid-sweep, and the MLflow server stopped mid-sweep.
 
 The PostgreSQL server is started here, in a temp dir on a free port, and stopped after the module
 (tests/integration/postgres.py); MEDTUNE_TEST_POSTGRES=postgresql://user@host:port uses a running one."""
@@ -31,6 +31,7 @@ from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.runner import Trainable, run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cluster]
+N_LOAD_TRIALS = 10  # the tune stage on the cluster: every epoch of each logged to PostgreSQL-backed MLflow
 
 
 @pytest.fixture
@@ -83,8 +84,11 @@ def test_tune_stage_on_a_two_worker_cluster_logs_everything_to_postgres_mlflow(
     head, workers = cluster
     run(["dvc", "repro", "split"], project)  # ingest -> preprocess -> split, locally
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["search"].update(num_samples=20, max_concurrent_trials=2, grace_period=1)
-    params["train"]["epochs"] = 2
+    # Trials of ~5 s that ASHA never stops: longer than a trial actor takes to start on a busy machine. With
+    # 1 s trials, Tune handed each finished trial's actor to the next trial and cancelled the one still
+    # starting on the other node, so under load that node sat out the whole sweep.
+    params["search"].update(num_samples=N_LOAD_TRIALS, max_concurrent_trials=2, grace_period=10_000, min_steps=0)
+    params["train"]["epochs"] = 40
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     server = MlflowServer(tmp_path, backend_uri=postgres_db)
@@ -94,7 +98,7 @@ def test_tune_stage_on_a_two_worker_cluster_logs_everything_to_postgres_mlflow(
         out = run(["medtune", "tune"], project, env={"RAY_ADDRESS": head.address, "MLFLOW_TRACKING_URI": url})
         seconds = time.monotonic() - start
         board = pd.read_csv(project / "reports/tune/leaderboard.csv")
-        assert len(board) == 20, out.stdout[-2000:]
+        assert len(board) == N_LOAD_TRIALS, out.stdout[-2000:]
         # trials ran on both worker nodes (the head has no CPUs to run any)
         assert set(board["node_id"]) == {w.node_id for w in workers}, out.stdout[-3000:]
 
@@ -103,10 +107,10 @@ def test_tune_stage_on_a_two_worker_cluster_logs_everything_to_postgres_mlflow(
         children = client.search_runs(
             [client.get_experiment_by_name("medtune").experiment_id],
             filter_string=f"tags.`{PARENT_TAG}` = '{best['sweep_run_id']}'", max_results=100)
-        assert len(children) == 20
+        assert len(children) == N_LOAD_TRIALS
         logged = sum(epoch_points(client, c.info.run_id) for c in children)
         assert logged == int(board["epochs_run"].sum())  # every epoch of every trial, nothing lost
-        print(f"\nLOAD: 20 trials, {logged} epoch metrics logged of {int(board['epochs_run'].sum())} "
+        print(f"\nLOAD: {N_LOAD_TRIALS} trials, {logged} epoch metrics logged of {int(board['epochs_run'].sum())} "
               f"expected, {seconds:.0f}s, nodes {board['node_id'].value_counts().to_dict()}")
     finally:
         server.stop()
