@@ -152,27 +152,33 @@ def ablations(proj: Path) -> dict[str, Any]:
         os.chdir(here)
 
 
+def scored_on_test(net: Any, choice: Any, test: Any, task: Any, tta: bool) -> dict[str, Any]:
+    """Test metrics of `net` at the calibration and threshold `choice` fitted on val (or out-of-fold)."""
+    from medtune.evaluate.metrics import binary_metrics
+    from medtune.models.inference import calibrate, predict_proba
+
+    out = calibrate(predict_proba(net, test.x[:], tta=tta), task.kind, choice.calibration)
+    return binary_metrics(test.y, out, choice.threshold)
+
+
 def top_k_on_test(params: Any, val: Any, test: Any, task: Any) -> dict[str, Any]:
     """The mean of the sweep's k best trials, for each k tune kept: val AUROC (what promote weighs) and test
     AUROC / accuracy at the calibration and threshold fitted on val, and each member alone on test."""
-    import torch
-
     from medtune import paths
     from medtune.evaluate.metrics import binary_metrics
     from medtune.evaluate.selection import validate_model
     from medtune.jsonio import read_json
     from medtune.models.ensemble import EnsembleNet
-    from medtune.models.inference import calibrate, load_net, predict_proba
+    from medtune.models.inference import predict_proba
+    from medtune.tune.candidates import kept_networks
 
     top = read_json(paths.BEST, "best trial")["top"]
-    bundles = [torch.load(t["checkpoint"], weights_only=True, map_location="cpu") for t in top]
-    nets = [load_net(b["net"], b["state_dict"]) for b in bundles]
+    nets = kept_networks(top)[0]
     rows = {}
     for k in range(1, len(nets) + 1):
         net = EnsembleNet(nets[:k]).eval()
         choice = validate_model(net, val, task, params.registry)
-        out = calibrate(predict_proba(net, test.x[:], tta=params.registry.tta), task.kind, choice.calibration)
-        scored = binary_metrics(test.y, out, choice.threshold)
+        scored = scored_on_test(net, choice, test, task, params.registry.tta)
         rows[str(k)] = {"val_auroc": round(choice.metrics["auroc"], 4), "test_auroc": round(scored["auroc"], 4),
                         "test_acc": round(scored["accuracy"], 4)}
     members = [round(binary_metrics(test.y, predict_proba(n, test.x[:]), 0.5)["auroc"], 4) for n in nets]
@@ -187,11 +193,9 @@ def cv_on_test(params: Any, splits: dict, test: Any, task: Any, k: int) -> dict[
     from medtune import paths
     from medtune.config import TrainCfg
     from medtune.data.folds import assign_folds
-    from medtune.evaluate.metrics import binary_metrics
     from medtune.evaluate.selection import choose_on_validation
     from medtune.jsonio import read_json
     from medtune.models.ensemble import EnsembleNet
-    from medtune.models.inference import calibrate, predict_proba
     from medtune.tune.candidates import oof_ci, refit_folds
 
     started = time.perf_counter()
@@ -200,9 +204,7 @@ def cv_on_test(params: Any, splits: dict, test: Any, task: Any, k: int) -> dict[
     fit = refit_folds(TrainCfg(**best["train"]), paths.PROCESSED, splits | {"folds": folds}, task,
                       params.registry.tta)
     choice = choose_on_validation(task, fit.y, fit.oof, params.registry, params.registry.tta)
-    net = EnsembleNet(fit.nets).eval()
-    out = calibrate(predict_proba(net, test.x[:], tta=params.registry.tta), task.kind, choice.calibration)
-    scored = binary_metrics(test.y, out, choice.threshold)
+    scored = scored_on_test(EnsembleNet(fit.nets).eval(), choice, test, task, params.registry.tta)
     return {"folds": k, "oof_auroc": round(choice.metrics["auroc"], 4),
             "oof_auroc_ci": [round(v, 4) for v in oof_ci(task, fit, choice, params.test.bootstrap, params.base.seed)],
             "best_trial_val_auroc": round(best["value"], 4), "fold_ensemble_test_auroc": round(scored["auroc"], 4),

@@ -45,13 +45,13 @@ def gradcam(net: nn.Module, spec: NetSpec | list[NetSpec], x: np.ndarray, classe
 
     monai.visualize.GradCAM does the work for any module; `layout(spec).cam_layer` names the layer
     (ConvNet's last block before its pool, a ResNet's layer4, DenseNet's final activation, ...). An
-    EnsembleNet gets the mean of its members' maps, each on its own family's layer (`spec`: one per member).
+    EnsembleNet gets the mean of its members' maps, each on its own family's layer (`spec`: one per member,
+    as `medtune.models.inference.member_specs` lists them, or one all members share).
     """
-    specs = spec if isinstance(spec, list) else [spec]
     if isinstance(net, EnsembleNet):
-        specs = specs * len(net.members) if len(specs) == 1 else specs
+        specs = spec if isinstance(spec, list) else [spec] * len(net.members)
         return np.mean([gradcam(member, s, x, classes) for member, s in zip(net.members, specs, strict=True)], axis=0)
-    spec = specs[0]
+    spec = spec[0] if isinstance(spec, list) else spec
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     classes = np.asarray(classes, dtype=np.int64)
     # MONAI's default post-processing min-max scales each map with min -> 1 and max -> 0; ours keeps the

@@ -39,9 +39,10 @@ def member_specs(net: dict | list[dict], members: int = 0) -> list[dict]:
 def load_net(net: dict | list[dict], state_dict: dict, members: int = 0) -> nn.Module:
     """Rebuild a trained network from its NetSpec fields and weights, ready for inference (eval mode);
     several specs (`member_specs`): an EnsembleNet of them (the weights of all of them)."""
-    specs = member_specs(net, members)
-    model = (EnsembleNet([build_net(NetSpec(**spec)) for spec in specs]) if isinstance(net, list) or members
-             else build_net(NetSpec(**net)))
+    if isinstance(net, list) or members:
+        model: nn.Module = EnsembleNet([build_net(NetSpec(**spec)) for spec in member_specs(net, members)])
+    else:
+        model = build_net(NetSpec(**net))
     model.load_state_dict(state_dict)
     return model.eval()
 

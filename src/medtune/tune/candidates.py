@@ -99,6 +99,11 @@ def _metric(task: Task, y: np.ndarray, out: np.ndarray, choice: Choice) -> float
     return float(scored[task.metric.removeprefix("val_")])
 
 
+def _gate(task: Task) -> tuple[str, float]:
+    """The metric candidates are compared on (the task's, without `val_`) and its sign (+1: higher wins)."""
+    return task.metric.removeprefix("val_"), 1.0 if task.mode == "max" else -1.0
+
+
 def oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) -> tuple[float, float]:
     """95% CI of the out-of-fold estimate, resampling patients (as the test report does)."""
     calibrated, metric = calibrate(folds.oof, task.kind, choice.calibration), task.metric.removeprefix("val_")
@@ -109,6 +114,12 @@ def oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) -
     return patient_bootstrap(score, folds.patients, n_boot, seed).get("m", (float("nan"), float("nan")))
 
 
+def kept_networks(top: list[dict[str, Any]]) -> tuple[list[nn.Module], list[dict[str, Any]]]:
+    """The networks of the trials tune kept (best.json `top`, best first), and their specs."""
+    bundles = [torch.load(t["checkpoint"], weights_only=True, map_location="cpu") for t in top]
+    return [load_net(b["net"], b["state_dict"]) for b in bundles], [b["net"] for b in bundles]
+
+
 def top_k_candidate(params: Params, best: dict[str, Any], single: Candidate, val: SplitArrays,
                     task: Task) -> Candidate:
     """The mean of the k best trials tune kept (best.json `top`) if it beats `single` on val, else `single`;
@@ -116,13 +127,13 @@ def top_k_candidate(params: Params, best: dict[str, Any], single: Candidate, val
     top = best.get("top") or []
     if len(top) < 2:
         return single
-    bundles = [torch.load(t["checkpoint"], weights_only=True, map_location="cpu") for t in top]
-    network = EnsembleNet([load_net(b["net"], b["state_dict"]) for b in bundles]).eval()
-    ensemble = Candidate(network, [b["net"] for b in bundles], validate_model(network, val, task, params.registry),
-                         "top_k_ensemble", len(bundles),
+    nets, specs = kept_networks(top)
+    network = EnsembleNet(nets).eval()
+    ensemble = Candidate(network, specs, validate_model(network, val, task, params.registry),
+                         "top_k_ensemble", len(nets),
                          tags={"medtune.selection": "top_k_ensemble", "medtune.folds": "0",
                                "medtune.members": ",".join(str(t["trial_id"]) for t in top)})
-    metric, sign = task.metric.removeprefix("val_"), 1.0 if task.mode == "max" else -1.0
+    metric, sign = _gate(task)
     scores = {"best_trial": single.choice.metrics[metric], "top_k": ensemble.choice.metrics[metric]}
     won = ensemble if sign * scores["top_k"] > sign * scores["best_trial"] else single
     won.choice.metrics |= {f"cmp_{metric}_{name}_on_val": value for name, value in scores.items()}
@@ -145,7 +156,7 @@ def choose_candidate(params: Params, best: dict[str, Any], bundle: dict[str, Any
     oof = choose_on_validation(task, folds.y, folds.oof, params.registry, params.registry.tta)
     at = {sid: i for i, sid in enumerate(folds.ids)}
     on_val = np.array([at[sid] for sid in val.sample_ids])
-    metric, sign = task.metric.removeprefix("val_"), 1.0 if task.mode == "max" else -1.0
+    metric, sign = _gate(task)
     scores = {"best_trial": single.choice.metrics[metric],
               "oof": _metric(task, folds.y[on_val], folds.oof[on_val], oof)}
     ensemble = Candidate(EnsembleNet(folds.nets).eval(), folds.spec, oof, "fold_ensemble", len(folds.nets))
