@@ -47,6 +47,18 @@ class SearchSpace:
         return [s for s in self.specs
                 if not (users[s.name] and values.get("optimizer") not in users[s.name] and "optimizer" in values)]
 
+    def point(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """`values` (e.g. the train defaults) as a point of this space: its active keys only; None when one
+        is missing or lies outside its range or choices."""
+        if any(spec.name not in values for spec in self.specs):
+            return None
+        point = {s.name: values[s.name] for s in self.active(values)}
+        try:
+            self.frozen(point, 0.0)
+        except (ValueError, TypeError):
+            return None
+        return point
+
     def frozen(self, values: dict[str, Any], value: float) -> optuna.trial.FrozenTrial:
         """A finished trial of this space (warm start); ValueError when a value lies outside it."""
         specs = self.active(values)

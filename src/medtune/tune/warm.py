@@ -19,17 +19,7 @@ from medtune.tune.space import SearchSpace
 
 def parse_logged(raw: dict[str, str], space: SearchSpace) -> dict[str, Any] | None:
     """MLflow's string params back to the space's types; None when one is missing or outside the space."""
-    values: dict[str, Any] = {}
-    for spec in space.specs:
-        if spec.name not in raw:
-            return None
-        values[spec.name] = _typed(raw[spec.name], spec)
-    values = {s.name: values[s.name] for s in space.active(values)}
-    try:
-        space.frozen(values, 0.0)
-    except (ValueError, TypeError):
-        return None
-    return values
+    return space.point({spec.name: _typed(raw[spec.name], spec) for spec in space.specs if spec.name in raw})
 
 
 def _typed(text: str, spec: ParamSpec) -> Any:
