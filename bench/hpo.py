@@ -8,11 +8,10 @@ on the whole official val split (524): with a few hundred training images every 
 (sum of trial seconds, in the order trials finished) a strategy spends until its best val AUROC first
 reaches random search's final best, divided by what random spent to get there; also reported counted in
 epochs, within the first --trials TPE trials (equal trial counts), and as the best val AUROC each reaches on
-random's epochs (equal budget, in epochs). A cold TPE sweep runs the train defaults first; `defaults` is
-their own val AUROC, `no_defaults` the same sweep starting from random trials only (the default until
-bench/hpo.py measured it). `warm` is a TPE + ASHA sweep told the finished trials of the cold one first (a
-second `dvc exp run` on the same data). Random search samples epochs (no ASHA to decide them). Writes
-bench/results/hpo.json.
+random's epochs (equal budget, in epochs). `warm` is a TPE + ASHA sweep told the finished trials of the cold
+one first (a second `dvc exp run` on the same data); `previous` is the plan the default replaced (ASHA's
+grace never before search.min_steps, 10 random trials before TPE). Random search samples epochs (no ASHA to
+decide them). Writes bench/results/hpo.json.
 
     python -m bench.hpo --seeds 3 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-5 (the
                                                               # plan's constants were chosen on seeds 0-2)
@@ -41,7 +40,7 @@ from medtune.tune.results import leaderboard
 from medtune.tune.runner import Trainable, build_tuner, connect
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTION = "tpe_asha_no_defaults"  # a cold sweep without the train defaults first (the default until measured)
+OPTION = "tpe_asha_previous"  # the plan until bench/hpo.py measured it: grace >= min_steps, 10 random trials
 
 
 def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
@@ -104,13 +103,15 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
     warm = Trainable(data, dataclasses.replace(base, seed=seed + 1000), longer)
     warm.warm_points = arms["tpe_asha"]["points"]  # what a second sweep on the same data reads from MLflow
     arms["tpe_asha_warm"] = run_arm("tpe_asha", warm, workdir / f"warm-{seed}")
-    cold = Trainable(data, base, longer, defaults_first=False)
-    arms[OPTION] = run_arm("tpe_asha", cold, workdir / f"no-defaults-{seed}")
+    # The plan the default replaced: ASHA's first rung never before min_steps (on this cohort 30 of 48 steps,
+    # so ASHA had one rung) and Optuna's 10 random trials before TPE.
+    plan = arms["tpe_asha"]["plan"]
+    previous = dataclasses.replace(longer, grace_period=max(plan.grace_steps, plan.min_steps),
+                                   n_startup_trials=min(10, max(3, args.tpe_trials // 4)))
+    arms[OPTION] = run_arm("tpe_asha", Trainable(data, base, previous), workdir / f"previous-{seed}")
     target = arms["random"]["best"]
     ref, ref_epochs = compute_to_reach(arms["random"], target), compute_to_reach(arms["random"], target, "epochs")
-    defaults = Trainable(data, base, longer).first_points()
-    out = {"seed": seed, "target_val_auroc": target, "random_compute_to_target_s": ref,
-           "defaults_val_auroc": next((v for c, v in arms["tpe_asha"]["points"] if [c] == defaults), None)}
+    out = {"seed": seed, "target_val_auroc": target, "random_compute_to_target_s": ref}
     for name, arm in arms.items():
         reach = compute_to_reach(arm, target)
         out[name] = {k: v for k, v in arm.items() if k not in ("points", "plan")} | {
@@ -168,7 +169,7 @@ def main() -> None:
                 break
             seeds.append(one_seed(seed, data, params, args, Path(tmp)))
             print(f"seed {seed}: " + ", ".join(f"{k} {seeds[-1][k]['ratio_vs_random']:.2f}x"
-                                               for k in ("tpe_asha", "tpe_asha_warm", OPTION)))
+                                               for k in ("tpe_asha", "tpe_asha_warm")))
     ray.shutdown()
     cold = summary([s["tpe_asha"]["ratio_vs_random"] for s in seeds])
     cold_epochs = summary([s["tpe_asha"]["epochs_ratio_vs_random"] for s in seeds])
@@ -197,7 +198,6 @@ def main() -> None:
            "final best val AUROC, / random's own trial-seconds to get there (null: never reached); _epochs: the same "
            "counted in training epochs, which the machine's load does not change",
            "compute_ratio": cold["median"], "compute_ratio_spread": cold,
-           "defaults_val_auroc": [s["defaults_val_auroc"] for s in seeds],
            "compute_ratio_epochs": cold_epochs["median"], "compute_ratio_epochs_spread": cold_epochs,
            "compute_ratio_equal_trials": cold_equal["median"], "compute_ratio_equal_trials_spread": cold_equal,
            "warm_compute_ratio": warm["median"],

@@ -33,7 +33,7 @@ def run(params: Params, resume: bool = True, verbose: bool = False) -> None:
     states, loads = resolve_pretrained(params.train, params.search.space, data.channels, data.task, params.tracking_uri)
     trainable = Trainable(data, params.train, params.search, init_states=states)  # resolves `auto` and the plan
     trainable.warm_points, warm_note = warm_points(logger, trainable.search, tags)
-    print(stage_intro(params, trainable.plan, loads, warm_note, trainable.first_points()), end="")
+    print(stage_intro(params, trainable.plan, loads, warm_note), end="")
     with logger.killed_on_error():
         result = run_sweep(trainable, sweep_dir, logger, resume=resume, verbose=verbose)
     best, summary, reports = write_sweep_outputs(result, trainable.base, trainable.search, shash)

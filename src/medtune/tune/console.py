@@ -7,7 +7,6 @@ default is now a line per finished trial (its result, the best so far, an ETA) a
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -79,15 +78,12 @@ class TrialLines(tune.Callback):
         self.line(trial, "error: " + (error[-1][:120] if error else "unknown"))
 
 
-def stage_intro(params: Params, plan: Plan, pretrained: list[str], warm_note: str,
-                first: list[dict[str, Any]]) -> str:
-    """What the stage says before the first trial: searched keys, preset, plan (and why), pretrained, warm
-    start, and the configs run before the searcher proposes."""
+def stage_intro(params: Params, plan: Plan, pretrained: list[str], warm_note: str) -> str:
+    """What the stage says before the first trial: searched keys, preset, plan (and why), pretrained, warm start."""
     lines = [f"search.space samples {', '.join(overridden_train_keys(params))}: their train: values are not used"]
     if params.search.preset:
         lines.append(f"preset {params.search.preset}: fills the search keys params.yaml leaves out")
     lines += [f"planned: {why}" for why in plan.why] + [f"pretrained {line}" for line in pretrained] + [warm_note]
-    lines += [f"first trial: the train: defaults {json.dumps(point)}" for point in first]
     return "".join(f"tune: {line}\n" for line in lines)
 
 

@@ -92,22 +92,12 @@ class Trainable:
     trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
     warm_points: list[tuple[dict[str, Any], float]] = dataclasses.field(default_factory=list)
     epochs_as_budget: bool = True  # False: epochs sampled like any key (bench/hpo.py's random baseline)
-    defaults_first: bool = True  # False: a cold TPE sweep starts with random trials only (bench/hpo.py)
     plan: Plan = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.search = resolve_selection(self.search, self.data.task)  # `auto`: the task's metric and mode
         self.base, self.search, self.plan = plan_sweep(self.base, self.search, len(self.data.train),
                                                        self.epochs_as_budget)
-
-    def first_points(self) -> list[dict[str, Any]]:
-        """What a cold TPE sweep runs first: the train defaults (SMAC's initial design starts there too), so a
-        sweep never ends below what training without one would give. None when warm-started (an earlier sweep
-        ran them) or when a default lies outside the space."""
-        if self.warm_points or not self.defaults_first:
-            return []
-        point = SearchSpace(self.search.space).point(dataclasses.asdict(self.base))
-        return [point] if point else []
 
     def build(self) -> Any:
         fn = tune.with_parameters(
@@ -120,8 +110,7 @@ class Trainable:
 
 def build_searcher(trainable: Trainable, strategy: str) -> OptunaSearch:
     """Seeded TPE (multivariate, constant liar for concurrent trials, random for the planned first trials)
-    told the finished trials of earlier sweeps, or else running the train defaults first; or seeded random
-    sampling."""
+    told the finished trials of earlier sweeps first; or seeded random sampling."""
     base, search = trainable.base, trainable.search
     with warnings.catch_warnings():  # multivariate/group TPE are "experimental" in Optuna: chosen on purpose
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -130,9 +119,8 @@ def build_searcher(trainable: Trainable, strategy: str) -> OptunaSearch:
                    if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
     points = trainable.warm_points if strategy == "tpe_asha" else []
     storage = warm_study(SearchSpace(search.space), search.mode, points)
-    first = trainable.first_points() if strategy == "tpe_asha" else []
     return OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
-                        sampler=sampler, storage=storage, study_name=STUDY, points_to_evaluate=first or None)
+                        sampler=sampler, storage=storage, study_name=STUDY)
 
 
 def warm_study(space: SearchSpace, mode: str,

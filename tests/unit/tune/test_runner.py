@@ -39,9 +39,6 @@ def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_pat
 
     board = result.leaderboard
     assert len(board) == 3
-    # A cold sweep's first trial is the train defaults in the space (adam: no momentum sampled).
-    first = board.sort_values("trial_id")["config"].map(json.loads).iloc[0]
-    assert first == {"lr": base.lr, "optimizer": base.optimizer} == {"lr": 1e-3, "optimizer": "adam"}
     assert set(board["stop_reason"]) <= {"completed", "asha_stopped"}
     assert board["best_val_auroc"].is_monotonic_decreasing
     for config in board["config"].map(json.loads):
@@ -64,16 +61,6 @@ def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_pat
     from sklearn.metrics import roc_auc_score
     assert abs(roc_auc_score(data.val.y, prob) - best["value"]) < 1e-4
     assert (result.sweep_dir / "medtune_sweep_done").exists()
-
-
-def test_defaults_run_first_only_in_a_cold_sweep_whose_space_holds_them(data: TrainData) -> None:
-    space = (ParamSpec("lr", low=1e-3, high=3e-2, log=True), ParamSpec("dropout", low=0.0, high=0.5))
-    trainable = Trainable(data, TrainCfg(lr=2e-3, dropout=0.2), SearchCfg(space=space))
-    assert trainable.first_points() == [{"lr": 2e-3, "dropout": 0.2}]
-    trainable.warm_points = [({"lr": 5e-3, "dropout": 0.1}, 0.9)]  # an earlier sweep already ran them
-    assert trainable.first_points() == []
-    assert Trainable(data, TrainCfg(lr=0.1), SearchCfg(space=space)).first_points() == []  # outside the range
-    assert Trainable(data, TrainCfg(), SearchCfg(space=space), defaults_first=False).first_points() == []
 
 
 def test_stop_reason() -> None:
