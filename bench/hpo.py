@@ -13,7 +13,7 @@ one first (a second `dvc exp run` on the same data); `previous` is the plan the 
 grace never before search.min_steps, 10 random trials before TPE). Random search samples epochs (no ASHA to
 decide them). Writes bench/results/hpo.json.
 
-    python -m bench.hpo --seeds 3 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-5 (the
+    python -m bench.hpo --seeds 6 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-8 (the
                                                               # plan's constants were chosen on seeds 0-2)
     python -m bench.hpo --seeds 3 --trials 32 --first-seed 0 --name hpo-seeds-0-2.json  # the seeds that chose
     python -m bench.hpo --smoke-test                          # synthetic data, 1 seed, 4 trials per arm
@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=100)
     parser.add_argument("--n-val", type=int, default=None, help="default: the whole official val split")
     parser.add_argument("--epochs-high", type=int, default=12, help="top of the epochs range (room for ASHA)")
-    parser.add_argument("--max-minutes", type=float, default=25.0, help="start no new seed after this")
+    parser.add_argument("--max-minutes", type=float, default=120.0, help="start no new seed after this")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     parser.add_argument("--name", default="hpo.json", help="file name of the JSON result")

@@ -48,8 +48,8 @@ class SearchSpace:
                 if not (users[s.name] and values.get("optimizer") not in users[s.name] and "optimizer" in values)]
 
     def point(self, values: dict[str, Any]) -> dict[str, Any] | None:
-        """`values` (e.g. the train defaults) as a point of this space: its active keys only; None when one
-        is missing or lies outside its range or choices."""
+        """`values` (e.g. a logged trial's params) as a point of this space: its active keys only; None when
+        one is missing or lies outside its range or choices."""
         if any(spec.name not in values for spec in self.specs):
             return None
         point = {s.name: values[s.name] for s in self.active(values)}

@@ -34,11 +34,11 @@ def test_same_seed_same_configs_and_space_pickles() -> None:
     assert restored.specs == SearchSpace(SPACE).specs
 
 
-def test_the_train_defaults_as_a_point_of_the_space() -> None:
+def test_values_as_a_point_of_the_space() -> None:
     space = SearchSpace(SPACE)
-    defaults = {"momentum": 0.9, "optimizer": "adam", "depth": 3, "lr": 1e-3, "dropout": 0.1}
-    assert space.point(defaults) == {"optimizer": "adam", "depth": 3, "lr": 1e-3}  # adam has no momentum
-    assert space.point(defaults | {"optimizer": "sgd_momentum"})["momentum"] == 0.9
-    assert space.point(defaults | {"lr": 0.5}) is None                # outside the range
-    assert space.point(defaults | {"optimizer": "lion"}) is None      # not one of the choices
-    assert space.point({"lr": 1e-3, "depth": 3}) is None              # not every searched key
+    values = {"momentum": 0.9, "optimizer": "adam", "depth": 3, "lr": 1e-3, "dropout": 0.1}
+    assert space.point(values) == {"optimizer": "adam", "depth": 3, "lr": 1e-3}  # adam has no momentum
+    assert space.point(values | {"optimizer": "sgd_momentum"})["momentum"] == 0.9
+    assert space.point(values | {"lr": 0.5}) is None                # outside the range
+    assert space.point(values | {"optimizer": "lion"}) is None      # not one of the choices
+    assert space.point({"lr": 1e-3, "depth": 3}) is None            # not every searched key
