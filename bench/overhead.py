@@ -5,7 +5,9 @@ process as a user runs them: the bare fit is the first of its process (imports n
 a fit in a process that has trained before), each sweep gets its own local Ray as a tune stage does,
 started before the clock runs (ray.init is reported separately). `warm`: the sweep starts once Ray's
 prestarted workers have imported the training stack, which the stage overlaps with loading data and
-opening MLflow; `cold`: right after ray.init, nothing overlapped. Writes bench/results/overhead.json.
+opening MLflow; `cold`: right after ray.init, nothing overlapped. CPU seconds tell a slower trial apart from
+one that shares the cores: the trial's worker against the bare fit, and every other process under this one
+(driver, raylet, GCS, idle workers) during the sweep. Writes bench/results/overhead.json.
 
     python -m bench.overhead               # PneumoniaMNIST 28 px (../shared/data), 2 epochs, 3 repeats
     python -m bench.overhead --smoke-test  # synthetic arrays, 1 epoch, 1 repeat (CI-sized)
@@ -70,11 +72,24 @@ def load_data(smoke: bool, folder: Path, n_train: int | None = None, n_val: int 
     return TrainData(train, val, Task("binary", ("a", "b"))), "synthetic-28"
 
 
-def time_fit(cfg: TrainCfg, data: TrainData, threads: int) -> float:
+def time_fit(cfg: TrainCfg, data: TrainData, threads: int) -> tuple[float, float]:
+    """Wall seconds of a bare fit() and the CPU seconds this process spent on it."""
     torch.set_num_threads(threads)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fit(cfg, data, accelerator="cpu")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def cpu_seconds() -> dict[int, tuple[float, str]]:
+    """CPU seconds so far of this process and every process under it (Ray's), by pid, with its name."""
+    out = {}
+    for proc in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            out[proc.pid] = (times.user + times.system, " ".join(proc.cmdline())[:80])
+        except psutil.Error:  # exited between listing and reading
+            continue
+    return out
 
 
 def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
@@ -121,7 +136,13 @@ def one_sweep(cfg: TrainCfg, search: SearchCfg, data: TrainData, threads: int, w
     start = time.perf_counter()
     connect(None, num_cpus=threads)
     out = {"ray_init_s": time.perf_counter() - start, "warm_up_s": wait_for_idle_workers() if warm else 0.0}
+    before = cpu_seconds()
     out["wall_s"], out["trial_s"] = time_sweep(cfg, search, data)
+    # Where the CPU went during the sweep: the trial's worker (named after Tune's function trainable once it
+    # runs one) against the bare fit's own CPU seconds, and everything else (driver, raylet, GCS, idle workers).
+    spent = {pid: (cpu - before.get(pid, (0.0, ""))[0], name) for pid, (cpu, name) in cpu_seconds().items()}
+    out["trial_cpu_s"] = sum(cpu for cpu, name in spent.values() if "ImplicitFunc" in name)
+    out["others_cpu_s"] = sum(cpu for cpu, name in spent.values() if "ImplicitFunc" not in name)
     ray.shutdown()
     return out
 
@@ -148,11 +169,14 @@ def main() -> None:
         settle(quiet_s)
         fits.append(in_fresh_process(time_fit, cfg, data, threads))
         settle(quiet_s)
-        warm_fits.append(time_fit(cfg, data, threads))  # this process: imported and warmed up long ago
+        warm_fits.append(time_fit(cfg, data, threads)[0])  # this process: imported and warmed up long ago
         settle(quiet_s)
         warm.append(in_fresh_process(one_sweep, cfg, search, data, threads, True))
         settle(quiet_s)
         cold.append(in_fresh_process(one_sweep, cfg, search, data, threads, False))
+
+    fit_cpu_s = float(np.median([cpu for _, cpu in fits]))
+    fits = [wall for wall, _ in fits]
 
     def median(runs: list[dict], key: str) -> float:
         return float(np.median([r[key] for r in runs]))
@@ -174,6 +198,10 @@ def main() -> None:
     print(f"{'ray.init (not timed)':34s} {median(warm + cold, 'ray_init_s'):9.2f}")
     print(f"{'workers importing (overlapped)':34s} {median(warm, 'warm_up_s'):9.2f}")
     print(f"trial / fit of the same repeat: {min(paired):.3f} .. {max(paired):.3f} (median {np.median(paired):.3f})")
+    # Warm sweeps only: in a cold one the workers are still importing the training stack.
+    trial_cpu_s, others_cpu_s = median(warm, "trial_cpu_s"), median(warm, "others_cpu_s")
+    print(f"CPU seconds (warm sweeps): bare fit {fit_cpu_s:.2f}, trial's worker {trial_cpu_s:.2f} "
+          f"({trial_cpu_s / fit_cpu_s:.3f}x), every other process during the sweep {others_cpu_s:.2f}")
     print(f"goals: sweep wall <= 1.3x fit ({'met' if wall_s / fit_s <= 1.3 else 'MISSED'}), "
           f"trial <= 1.05x fit ({'met' if trial_s / fit_s <= 1.05 else 'MISSED'})")
     out = {"bench": "overhead", "dataset": dataset, "epochs": cfg.epochs, "repeats": repeats,
@@ -185,6 +213,8 @@ def main() -> None:
            "ratio_trial_vs_fit_paired": {"median": float(np.median(paired)), "min": min(paired),
                                          "max": max(paired), "values": paired},
            "ratio_sweep_wall_cold_vs_fit": cold_s / fit_s,
+           "fit_cpu_s": fit_cpu_s, "trial_cpu_s": trial_cpu_s, "others_cpu_s": others_cpu_s,
+           "ratio_trial_cpu_vs_fit_cpu": trial_cpu_s / fit_cpu_s,
            "ratio_trial_vs_warmed_process_fit": trial_s / warm_fit_s,
            "ratio_sweep_wall_vs_warmed_process_fit": wall_s / warm_fit_s,
            "goals": {"ratio_sweep_wall_vs_fit": 1.3, "ratio_trial_vs_fit": 1.05},
