@@ -72,7 +72,11 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
     parents = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'sweep'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     trials = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'")
-    assert len(trials) == 4
+    # A trial started in the last 2 s before the kill is not in Tune's saved state: the resumed sweep ran a
+    # new one in its place and closed the old run as lost, so none is left RUNNING.
+    kept = [r for r in trials if r.data.tags.get("medtune.stop_reason") != "lost_with_driver"]
+    assert len(kept) == 4 and {r.info.status for r in kept} == {"FINISHED"}
+    assert {r.info.status for r in trials if r not in kept} <= {"KILLED"} and len(trials) <= 5
     searcher_state = list(sweep_dir.glob("searcher-state-*.pkl"))
     assert searcher_state, "the restored sweep kept no searcher state"
     assert b"OptunaSearch" in searcher_state[0].read_bytes() or b"optuna" in searcher_state[0].read_bytes()

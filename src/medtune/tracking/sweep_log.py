@@ -95,6 +95,17 @@ class SweepLogger:
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, status=status)
 
+    def close_lost(self, kept: set[str]) -> list[str]:
+        """Mark KILLED the child runs of trials the finished sweep does not have, and return their trial ids.
+        A driver killed after a trial started but before Tune saved its state (every 2 s) leaves that trial's
+        run behind; the resumed sweep ran a new trial in its place, so the old run would stay RUNNING forever
+        and count as a trial that never was."""
+        lost = [trial for trial in self.children if trial not in kept]
+        for trial in lost:
+            self.client.log_batch(self.children[trial], tags=[RunTag("medtune.stop_reason", "lost_with_driver")])
+            self.client.set_terminated(self.children[trial], status="KILLED")
+        return lost
+
     @contextmanager
     def killed_on_error(self) -> Iterator[None]:
         """Mark the parent run KILLED when the sweep inside raises (or is interrupted), then re-raise."""

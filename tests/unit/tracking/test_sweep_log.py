@@ -31,6 +31,12 @@ def test_parent_with_nested_trials_and_resume(tmp_path: Path) -> None:
     reopened = SweepLogger(uri, "sweeps", str(tmp_path / "art"), parent_run_id=log.parent_run_id)
     assert reopened.children == log.children
     assert reopened.trial_started("a", {"lr": 0.01}) == log.children["a"]
+    # A trial the killed driver had started but Tune had not saved: the resumed sweep does not have it.
+    reopened.trial_started("c", {"lr": 0.02})
+    assert reopened.close_lost({"a", "b"}) == ["c"]
+    lost = client.get_run(reopened.children["c"])
+    assert lost.info.status == "KILLED" and lost.data.tags["medtune.stop_reason"] == "lost_with_driver"
+    assert client.get_run(log.children["a"]).info.status == "FINISHED"
     reopened.finish({"best_val_auroc": 0.7}, [], {"medtune.best_trial": "a"})
     parent = client.get_run(log.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["best_val_auroc"] == 0.7
