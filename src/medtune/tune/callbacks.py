@@ -41,6 +41,9 @@ class MlflowDriverCallback(tune.Callback):
         self.logger.trial_ended(trial.trial_id, "FAILED" if error else "FINISHED", reason,
                                 {**summary, **({"error": error} if error else {})})
 
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.logger.close_lost({trial.trial_id for trial in trials})
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         error = read_error(trial)
         self.logger.trial_ended(trial.trial_id, "FAILED", stop_reason(0, 1, error),

@@ -26,7 +26,7 @@ class SweepResult:
 
 def stop_reason(epochs_run: int, epochs_planned: int, error: str | None) -> str:
     """Why a trial ended: completed, asha_stopped, oom or error (no_result: stopped before reporting; in
-    MLflow also lost_with_driver, `SweepLogger.close_lost`)."""
+    MLflow also lost_with_driver: `SweepLogger.close_lost`, at the end of the sweep)."""
     if error:
         return "oom" if "OutOfMemoryError" in error or "out of memory" in error else "error"
     return "completed" if epochs_run >= epochs_planned else "asha_stopped"

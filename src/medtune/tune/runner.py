@@ -197,8 +197,6 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
         (sweep_dir / PARENT_RUN_FILE).write_text(logger.parent_run_id)
     grid = tuner.fit()
     board = leaderboard(grid, base, search.metric, search.mode)
-    if logger:
-        logger.close_lost(set(board["trial_id"]))
     (sweep_dir / DONE_MARKER).write_text("done\n")
     return SweepResult(board, best_trial(board, search.mode), logger.parent_run_id if logger else None,
                        sweep_dir, histories(grid))
