@@ -49,6 +49,11 @@ class Task:
     def mode(self) -> str:
         return SELECTION[self.kind][1]
 
+    @property
+    def score_name(self) -> str:
+        """The selection metric's key among a split's scores (`binary_metrics` and kin): `metric` without `val_`."""
+        return self.metric.removeprefix("val_")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

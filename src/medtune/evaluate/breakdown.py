@@ -24,7 +24,7 @@ def breakdown(rows: pd.DataFrame, task: Task, y: np.ndarray, out: np.ndarray, th
               patient_keys: list[str], n_boot: int, seed: int) -> pd.DataFrame:
     """The task's headline metric (AUROC; MAE for regression) with its patient CI, and accuracy where it
     applies, per manufacturer and per modality. `rows` are the index rows of the scored samples."""
-    main = task.metric.removeprefix("val_")
+    main = task.score_name
     groups, names = np.asarray(patient_keys), list(task.names)
     records = []
     for column in BREAKDOWN_COLUMNS:

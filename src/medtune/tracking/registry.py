@@ -230,7 +230,7 @@ def register_and_gate(client: MlflowClient, run_id: str, cfg: RegistryCfg, artif
     wins), so it does not depend on the threshold promote also picks.
     """
     task = Task.from_dict(meta["task"])
-    metric = task.metric.removeprefix("val_")
+    metric = task.score_name
     value = val_metrics[metric]
     example_out = predictions_frame(predict_proba(net, example), meta["task"], meta["threshold"])
     description = (f"trial {tags['medtune.trial_id']} of sweep {tags['medtune.sweep_run_id']}: {task.kind}, val "

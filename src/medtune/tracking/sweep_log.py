@@ -102,8 +102,7 @@ class SweepLogger:
         and count as a trial that never was."""
         lost = [trial for trial in self.children if trial not in kept]
         for trial in lost:
-            self.client.log_batch(self.children[trial], tags=[RunTag("medtune.stop_reason", "lost_with_driver")])
-            self.client.set_terminated(self.children[trial], status="KILLED")
+            self.trial_ended(trial, "KILLED", "lost_with_driver", {})
         return lost
 
     @contextmanager

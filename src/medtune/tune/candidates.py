@@ -96,17 +96,17 @@ def _metric(task: Task, y: np.ndarray, out: np.ndarray, choice: Choice) -> float
     """The gate's threshold-free metric (AUROC; MAE for regression) of calibrated outputs."""
     calibrated = calibrate(out, task.kind, choice.calibration)
     scored = task_metrics(task.kind, y, calibrated, choice.threshold, list(task.names))
-    return float(scored[task.metric.removeprefix("val_")])
+    return float(scored[task.score_name])
 
 
 def _gate(task: Task) -> tuple[str, float]:
-    """The metric candidates are compared on (the task's, without `val_`) and its sign (+1: higher wins)."""
-    return task.metric.removeprefix("val_"), 1.0 if task.mode == "max" else -1.0
+    """The metric candidates are compared on (the task's) and its sign (+1: higher wins)."""
+    return task.score_name, 1.0 if task.mode == "max" else -1.0
 
 
 def oof_ci(task: Task, folds: FoldFit, choice: Choice, n_boot: int, seed: int) -> tuple[float, float]:
     """95% CI of the out-of-fold estimate, resampling patients (as the test report does)."""
-    calibrated, metric = calibrate(folds.oof, task.kind, choice.calibration), task.metric.removeprefix("val_")
+    calibrated, metric = calibrate(folds.oof, task.kind, choice.calibration), task.score_name
 
     def score(idx: np.ndarray) -> dict[str, float]:
         return {"m": task_metrics(task.kind, folds.y[idx], calibrated[idx], choice.threshold, list(task.names))[metric]}
