@@ -30,7 +30,7 @@ def load(workdir: Path) -> TrainData:
 def main(workdir: Path) -> None:
     # Trials long enough (several seconds each, once Ray reuses the actor) that the test can kill the
     # driver with some trials finished and some not.
-    base = TrainCfg(batch_size=16, epochs=60, depth=2, width=8, augment=0.0, seed=11)
+    base = TrainCfg(batch_size=16, epochs=100, depth=2, width=8, augment=0.0, seed=11)
     search = SearchCfg(num_samples=NUM_SAMPLES, max_concurrent_trials=1, grace_period=10_000, min_steps=0,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
     sweep_dir = workdir / "ray" / "sweep"

@@ -1,10 +1,12 @@
-"""A sweep whose driver is killed mid-way resumes with Tuner.restore: finished trials are not re-run,
-the searcher is still Optuna, and the trial count equals num_samples (ray issue 30861)."""
+"""A sweep whose driver is killed mid-way resumes with Tuner.restore: finished trials are not re-run, an
+unfinished one goes on from its checkpoint even when Ray had deleted the one its saved state names, the
+searcher is still Optuna, and the trial count equals num_samples (ray issue 30861)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +40,22 @@ def finished_trials(sweep_dir: Path) -> dict[str, int]:
     return done
 
 
+def started_trials(sweep_dir: Path) -> list[Path]:
+    """Trial folders with at least one checkpoint whose trial has not finished."""
+    done = finished_trials(sweep_dir)
+    return [d for d in sweep_dir.glob("guarded_trial_*") if d.name not in done and any(d.glob("checkpoint_*"))]
+
+
+def replace_saved_checkpoints(trial_dir: Path) -> None:
+    """Ray's race, made certain: it deletes older checkpoints as newer ones register but saves the sweep's
+    state only every 2 s, so a killed driver's state can name a checkpoint that is gone. Only the newest is
+    kept, under a name later than any the state can hold."""
+    *older, newest = sorted(trial_dir.glob("checkpoint_*"))
+    for checkpoint in older:
+        shutil.rmtree(checkpoint)
+    newest.rename(trial_dir / f"checkpoint_{int(newest.name.split('_')[1]) + 1:06d}")
+
+
 def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path) -> None:
     write_data(tmp_path)
     sweep_dir = tmp_path / "ray" / "sweep"
@@ -49,18 +67,24 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
         while len(finished_trials(sweep_dir)) < 2 and time.monotonic() < deadline:
             assert first.poll() is None, "the sweep ended before it could be interrupted"
             time.sleep(0.5)
-        time.sleep(3)  # past one experiment-state save (every 2 s)
+        time.sleep(3)  # past one experiment-state save (every 2 s), with the third trial half-way
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray runtime it started
         first.wait()
     before = finished_trials(sweep_dir)
     assert 2 <= len(before) < 4, before
+    unfinished = started_trials(sweep_dir)
+    assert unfinished, "no trial was running when the driver was killed"
+    for trial_dir in unfinished:
+        replace_saved_checkpoints(trial_dir)
 
     second = subprocess.run([sys.executable, str(DRIVER), str(tmp_path)], env=env, capture_output=True,
                             text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming the unfinished sweep" in second.stdout
     assert "TRIALS 4" in second.stdout
+    # The trial the saved state holds (not one started in its last 2 s) resumed from the later checkpoint.
+    assert any(f"{d.name} resumes from its newer checkpoint_" in second.stdout for d in unfinished), second.stdout
 
     after = finished_trials(sweep_dir)
     assert len(after) == 4

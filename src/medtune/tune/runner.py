@@ -32,6 +32,7 @@ from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
 from medtune.tune.console import TrialLines, quiet_logs
 from medtune.tune.plan import Plan, plan_sweep
+from medtune.tune.restore import restore_missing_checkpoints
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
 from medtune.tune.trial import guarded_trial, train_trial
@@ -185,6 +186,9 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     callbacks = sweep_callbacks(trainable, logger, verbose)
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
         print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
+        for trial, checkpoint in restore_missing_checkpoints(sweep_dir).items():
+            print(f"medtune: {trial} resumes from its newer {checkpoint}: the one the saved state names was "
+                  "deleted before the driver stopped")
         tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable.build(), resume_errored=True)
         # The restored run config carries unpickled callbacks without their MLflow client:
         # re-attach live ones (private attribute; Ray is pinned, and this is its only user).

@@ -1,0 +1,52 @@
+"""Before Tuner.restore: every unfinished trial gets back the checkpoint its saved state resumes it from.
+
+Ray deletes a trial's older checkpoints as soon as newer ones register (`CheckpointConfig.num_to_keep`) but
+saves the experiment state only every 2 s. A driver killed in between leaves a state that names a
+checkpoint already gone, and the restored trial then fails twice with "Could not recover from checkpoint as
+it does not exist on storage anymore" and ends in ERROR: its training is lost although its newer checkpoints
+are on disk. The newest of those is copied to the name the state holds, so the trial resumes from further on.
+The Ray state is read with Ray's own loaders (private, of the pinned Ray; this is their only user).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
+from ray.tune.experiment.trial import Trial
+from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+from medtune.tune.trial import CHECKPOINT_FILE, PROGRESS_FILE, TRAINER_FILE
+
+CHECKPOINT_GLOB = "checkpoint_*"
+
+
+def restore_missing_checkpoints(sweep_dir: Path) -> dict[str, str]:
+    """Copy a newer checkpoint to each missing one an unfinished trial would resume from; returns trial
+    folder -> the checkpoint it now resumes from."""
+    state_file = _find_newest_experiment_checkpoint(str(sweep_dir))
+    if state_file is None:
+        return {}
+    state = _loads_with_cloudpickle(Path(state_file).read_text())
+    restored = {}
+    for trial_state, run_metadata in state["trial_data"]:
+        trial = Trial.from_json_state(trial_state, stub=True)
+        trial.restore_run_metadata(run_metadata)
+        if trial.status == Trial.TERMINATED or trial.checkpoint is None:
+            continue
+        named = Path(trial.checkpoint.path)
+        missing = sweep_dir / named.parent.name / named.name  # the sweep folder may have moved since
+        source = None if missing.exists() else newest_complete(missing.parent)
+        if source is not None:
+            shutil.copytree(source, missing)
+            restored[missing.parent.name] = source.name
+    return restored
+
+
+def newest_complete(trial_dir: Path) -> Path | None:
+    """The trial's newest checkpoint that is surely whole: with more than one, the newest is skipped (the
+    driver may have died while a worker was still writing it); None when none has every file."""
+    whole = sorted(p for p in trial_dir.glob(CHECKPOINT_GLOB)
+                   if all((p / name).is_file() for name in (CHECKPOINT_FILE, TRAINER_FILE, PROGRESS_FILE)))
+    return whole[-2] if len(whole) > 1 else (whole[-1] if whole else None)
