@@ -45,7 +45,9 @@ def sample_data(out: Path = typer.Option(Path("data/raw"), help="folder for the 
                 patients: int = typer.Option(60, help="synthetic cohort: number of patients"),
                 seed: int = typer.Option(0, help="synthetic cohort: seed"),
                 task: str = typer.Option("binary", help="synthetic cohort: binary | multiclass | multilabel "
-                                         "| regression")) -> None:
+                                         "| regression"),
+                label_noise: float = typer.Option(0.0, help="synthetic binary cohort: fraction of patients "
+                                                  "labelled against their images (a weak signal)")) -> None:
     """Write a sample DICOM cohort and its labels.csv (from a MedMNIST .npz, else synthetic)."""
     from medtune.data.sample import write_from_npz, write_synthetic
 
@@ -55,7 +57,7 @@ def sample_data(out: Path = typer.Option(Path("data/raw"), help="folder for the 
         n = write_from_npz(npz, out, labels, limit=limit)
         print(f"sample-data: {n} DICOM files from {npz.name} (official train/val/test kept in labels.csv)")
     else:
-        n = write_synthetic(out, labels, n_patients=patients, seed=seed, task=task)
+        n = write_synthetic(out, labels, n_patients=patients, seed=seed, task=task, label_noise=label_noise)
         print(f"sample-data: {n} synthetic DICOM files ({patients} patients, {task}) in {out}")
 
 

@@ -108,6 +108,7 @@ def write_synthetic(
     image_size: int = 32,
     seed: int = 0,
     task: str = "binary",
+    label_noise: float = 0.0,
 ) -> int:
     """Write a deterministic cohort for `task` (binary by default), labels per patient (regression: per image).
 
@@ -116,16 +117,24 @@ def write_synthetic(
     statistics fail, a CNN works. multiclass: blob, ring or cross. multilabel: two independent findings,
     columns `ring` and `bar` (0/1). regression: column `radius`, the ring's radius in pixels. About a quarter
     of the images are stored MONOCHROME1 (inverted), so skipping the decode chain's inversion corrupts them.
+    `label_noise` (binary): this fraction of patients is labelled the other way than their images show, as
+    when readers disagree, so no model can be right about them and the signal is weak however long it trains.
     """
     if task not in SAMPLE_TASKS:
         raise DataError(f"sample-data: task {task!r} is not one of {', '.join(SAMPLE_TASKS)}")
+    if label_noise and (task != "binary" or not 0 <= label_noise < 0.5):
+        raise DataError(f"sample-data: label noise {label_noise} needs a binary task and a fraction in [0, 0.5)")
     rng = np.random.default_rng(seed)
     patients = _patient_labels(rng, n_patients, task)
+    # Its own stream, so the images of a seed do not depend on the noise.
+    mislabelled = set(np.random.default_rng([seed, 1]).permutation(n_patients)[:round(label_noise * n_patients)])
     rows: list[tuple[str, ...]] = []
     for patient in range(n_patients):
         vendor = VENDORS[patient % len(VENDORS)]
         for image in range(images_per_patient):
             values, label = _sample(rng, image_size, task, patients[patient])
+            if patient in mislabelled:
+                label = ("normal" if label[0] == "abnormal" else "abnormal",)
             stored = np.rint(values * 4095).astype(np.uint16)  # 12-bit detector range
             photometric = "MONOCHROME1" if rng.random() < 0.25 else "MONOCHROME2"
             if photometric == "MONOCHROME1":

@@ -11,6 +11,7 @@ import pytest
 
 from medtune.data.ingest import ingest
 from medtune.data.sample import write_dicom, write_from_npz, write_synthetic
+from medtune.errors import DataError
 
 PNEUMONIAMNIST = Path(__file__).resolve().parents[4] / "shared/data/pneumoniamnist/pneumoniamnist.npz"
 
@@ -74,6 +75,21 @@ def test_synthetic_cohort_is_deterministic_and_balanced(tmp_path: Path) -> None:
     for rel in labels["path"]:
         assert np.array_equal(pydicom.dcmread(tmp_path / "a" / rel).pixel_array,
                               pydicom.dcmread(tmp_path / "b" / rel).pixel_array)
+
+
+def test_label_noise_relabels_whole_patients_and_keeps_their_images(tmp_path: Path) -> None:
+    write_synthetic(tmp_path / "a", tmp_path / "a.csv", n_patients=20, images_per_patient=2, image_size=16)
+    write_synthetic(tmp_path / "b", tmp_path / "b.csv", n_patients=20, images_per_patient=2, image_size=16,
+                    label_noise=0.2)
+    clean, noisy = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    flipped = clean["label"] != noisy["label"]
+    patient = clean["path"].str.split("/").str[0]
+    assert patient[flipped].nunique() == 4 and flipped.groupby(patient).nunique().max() == 1
+    for rel in clean["path"]:
+        assert np.array_equal(pydicom.dcmread(tmp_path / "a" / rel).pixel_array,
+                              pydicom.dcmread(tmp_path / "b" / rel).pixel_array)
+    with pytest.raises(DataError, match="label noise"):
+        write_synthetic(tmp_path / "c", tmp_path / "c.csv", n_patients=4, task="multiclass", label_noise=0.2)
 
 
 def test_synthetic_classes_are_not_separated_by_mean(tmp_path: Path, hmac_key: bytes) -> None:
