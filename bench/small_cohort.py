@@ -7,17 +7,19 @@ epochs and everything in 8, and the comparison is void either way). It goes thro
 on the same train/val/test lists (same seed): once with `split.folds: 5` (promote refits the best config
 per fold; the estimate is out-of-fold over every train+val patient, with a patient-bootstrap CI) and once
 with the single val split (the estimate is the best trial's val AUROC, on ~9 patients, that also chose the
-trial and its epoch). Each arm's champion is then scored once on the held-out test split. Writes
-bench/results/small_cohort.json.
+trial and its epoch). Each arm's champion is then scored once on the held-out test split. All of it on
+--seeds cohorts, because one cohort's ~9 test patients make a single gap mostly noise; the summary is each
+arm's mean and median absolute gap (estimate - test AUROC). Writes bench/results/small_cohort.json.
 
-    python -m bench.small_cohort                # 60 patients, 6 trials of up to 12 epochs per arm
-    python -m bench.small_cohort --smoke-test   # 24 patients, 2 one-epoch trials, 3 folds
+    python -m bench.small_cohort                # 5 cohorts of 60 patients, 6 trials of up to 12 epochs per arm
+    python -m bench.small_cohort --smoke-test   # 1 cohort of 24 patients, 2 one-epoch trials, 3 folds
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -66,30 +68,46 @@ def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int, l
     return arm
 
 
+def one_seed(seed: int, overrides: dict, patients: int, k: int, label_noise: float) -> dict:
+    """Both arms on one cohort (the seed draws the patients, their labels and the split)."""
+    arms = {}
+    for name, folds in (("kfold", k), ("single_val_split", 0)):
+        with tempfile.TemporaryDirectory(prefix=f"medtune-small-{name}-") as tmp:
+            arms[name] = run_arm(Path(tmp), overrides, folds, patients, seed, label_noise)
+    cv, single = arms["kfold"], arms["single_val_split"]
+    print(f"seed {seed}: kfold OOF {cv['oof_auroc']:.3f} (test {cv['test_auroc']:.3f}, within its CI: "
+          f"{cv['test_within_oof_ci']}); single split val {single['best_trial_val_auroc']:.3f} "
+          f"(test {single['test_auroc']:.3f})", flush=True)
+    return {"seed": seed, "arms": arms}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=5, help="the first cohort's seed")
+    parser.add_argument("--seeds", type=int, default=5, help="cohorts (seeds seed .. seed + seeds - 1)")
     parser.add_argument("--label-noise", type=float, default=0.2, help="fraction of patients labelled wrongly")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
-    overrides, patients, k = (SMOKE, 24, 3) if args.smoke_test else (FULL, args.patients, 5)
+    overrides, patients, k, n = (SMOKE, 24, 3, 1) if args.smoke_test else (FULL, args.patients, 5, args.seeds)
     started = time.perf_counter()
+    runs = [one_seed(seed, overrides, patients, k, args.label_noise) for seed in range(args.seed, args.seed + n)]
     arms = {}
-    for name, folds in (("kfold", k), ("single_val_split", 0)):
-        with tempfile.TemporaryDirectory(prefix=f"medtune-small-{name}-") as tmp:
-            arms[name] = run_arm(Path(tmp), overrides, folds, patients, args.seed, args.label_noise)
-    cv, single = arms["kfold"], arms["single_val_split"]
-    print(f"{'arm':<18}{'estimate':>10}{'test AUROC':>12}{'gap':>8}")
-    print(f"{'kfold (OOF)':<18}{cv['oof_auroc']:>10.3f}{cv['test_auroc']:>12.3f}{cv['gap_estimate_minus_test']:>8.3f}")
-    print(f"{'single val split':<18}{single['best_trial_val_auroc']:>10.3f}{single['test_auroc']:>12.3f}"
-          f"{single['gap_estimate_minus_test']:>8.3f}")
-    gap_ratio = abs(single["gap_estimate_minus_test"]) / max(abs(cv["gap_estimate_minus_test"]), 1e-6)
-    print(f"|gap| single / |gap| kfold = {gap_ratio:.2f}; test within the OOF CI: {cv['test_within_oof_ci']}")
+    for name in ("kfold", "single_val_split"):
+        gaps = [r["arms"][name]["gap_estimate_minus_test"] for r in runs]
+        arms[name] = {"gap_mean": statistics.mean(gaps), "abs_gap_median": statistics.median(map(abs, gaps)),
+                      "gaps": gaps, "test_auroc": [r["arms"][name]["test_auroc"] for r in runs]}
+    within = sum(r["arms"]["kfold"]["test_within_oof_ci"] for r in runs)
+    gap_ratio = arms["single_val_split"]["abs_gap_median"] / max(arms["kfold"]["abs_gap_median"], 1e-6)
+    print(f"{'arm':<18}{'mean gap':>10}{'median |gap|':>14}   estimate - test AUROC over {n} cohorts")
+    for name, arm in arms.items():
+        print(f"{name:<18}{arm['gap_mean']:>10.3f}{arm['abs_gap_median']:>14.3f}")
+    print(f"|gap| single / |gap| kfold = {gap_ratio:.2f}; test within the OOF CI in {within} of {n} cohorts")
     write_result(args.results, "small_cohort-smoke.json" if args.smoke_test else "small_cohort.json", {
         "bench": "small_cohort" + ("-smoke" if args.smoke_test else ""), "patients": patients, "folds": k,
-        "seed": args.seed, "label_noise": args.label_noise, "arms": arms, "abs_gap_ratio_single_vs_kfold": gap_ratio,
+        "seeds": [r["seed"] for r in runs], "label_noise": args.label_noise, "arms": arms,
+        "abs_gap_ratio_single_vs_kfold": gap_ratio, "test_within_oof_ci": within, "per_seed": runs,
         "wall_s": round(time.perf_counter() - started, 1), "machine": machine()})
 
 
