@@ -9,7 +9,9 @@ per fold; the estimate is out-of-fold over every train+val patient, with a patie
 with the single val split (the estimate is the best trial's val AUROC, on ~9 patients, that also chose the
 trial and its epoch). Each arm's champion is then scored once on the held-out test split. All of it on
 --seeds cohorts, because one cohort's ~9 test patients make a single gap mostly noise; the summary is each
-arm's mean and median absolute gap (estimate - test AUROC). Writes bench/results/small_cohort.json.
+arm's mean and median absolute gap (estimate - test AUROC). The truth both estimates are after is measured
+too: each champion scores a 300-patient external cohort from the same generator (`medtune predict`, bench
+only). Writes bench/results/small_cohort.json.
 
     python -m bench.small_cohort                # 5 cohorts of 60 patients, 6 trials of up to 12 epochs per arm
     python -m bench.small_cohort --smoke-test   # 1 cohort of 24 patients, 2 one-epoch trials, 3 folds
@@ -24,10 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from bench.common import RESULTS, machine, write_result
 from bench.quality import make_project, sh
+from medtune.evaluate.metrics import auroc
 
 FULL = {"preprocess": {"image_size": 32}, "ingest": {"workers": 1},
         "train": {"batch_size": 16, "width": 16, "depth": 3, "augment": 0.3},
@@ -42,8 +46,9 @@ SMOKE = {"preprocess": {"image_size": 16}, "ingest": {"workers": 1},
          "test": {"bootstrap": 100}}
 
 
-def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int, label_noise: float) -> dict:
-    """One dvc repro; the champion's validation estimate (tags) next to its test result."""
+def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int, label_noise: float,
+            external: tuple[int, int, float]) -> dict:
+    """One dvc repro; the champion's validation estimate (tags) next to its test and external results."""
     proj = make_project(work, overrides | {"split": {"folds": folds}}, 0,
                         ["--patients", str(patients), "--seed", str(seed), "--label-noise", str(label_noise)])
     out = sh(["dvc", "repro"], proj, 3600)
@@ -65,19 +70,41 @@ def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int, l
         arm |= {"estimate": "best trial's val AUROC (the split that chose it)",
                 "gap_estimate_minus_test": arm["best_trial_val_auroc"] - test["auroc"]}
     arm["promote_line"] = next((line for line in out.splitlines() if line.startswith("promote: medtune")), "")
+    arm["external_auroc"] = external_auroc(proj, external)
+    for name in ("estimate", "test"):
+        value = arm["test_auroc"] if name == "test" else arm["oof_auroc" if folds else "best_trial_val_auroc"]
+        arm[f"{name}_minus_external"] = value - arm["external_auroc"]
     return arm
 
 
-def one_seed(seed: int, overrides: dict, patients: int, k: int, label_noise: float) -> dict:
-    """Both arms on one cohort (the seed draws the patients, their labels and the split)."""
+def external_auroc(proj: Path, external: tuple[int, int, float]) -> float:
+    """The champion's image-level AUROC on a large cohort from the same generator (`medtune predict`): the
+    truth both estimates are after, which ~9 test patients cannot give. Scored by the bench only."""
+    patients, seed, label_noise = external
+    sh(["medtune", "sample-data", "--out", "external/raw", "--labels", "external/labels.csv", "--patients",
+        str(patients), "--seed", str(seed), "--label-noise", str(label_noise)], proj, 1800)
+    sh(["medtune", "predict", "external/raw", "--out", "external/preds.csv"], proj, 1800)
+    labels = pd.read_csv(proj / "external/labels.csv")
+    preds = pd.read_csv(proj / "external/preds.csv")
+    raw = (proj / "external/raw").resolve()
+    preds["path"] = [str((proj / p).resolve().relative_to(raw)) for p in preds["path"]]
+    rows = labels.merge(preds[preds["status"] == "ok"], on="path", validate="one_to_one")
+    return auroc((rows["label"] == "abnormal").to_numpy(), rows["prob_abnormal"].to_numpy())
+
+
+def one_seed(seed: int, overrides: dict, patients: int, k: int, label_noise: float, n_external: int) -> dict:
+    """Both arms on one cohort (the seed draws the patients, their labels and the split), each champion also
+    scored on an external cohort (seed + 1000) of `n_external` patients."""
     arms = {}
     for name, folds in (("kfold", k), ("single_val_split", 0)):
         with tempfile.TemporaryDirectory(prefix=f"medtune-small-{name}-") as tmp:
-            arms[name] = run_arm(Path(tmp), overrides, folds, patients, seed, label_noise)
+            arms[name] = run_arm(Path(tmp), overrides, folds, patients, seed, label_noise,
+                                 (n_external, seed + 1000, label_noise))
     cv, single = arms["kfold"], arms["single_val_split"]
     print(f"seed {seed}: kfold OOF {cv['oof_auroc']:.3f} (test {cv['test_auroc']:.3f}, within its CI: "
-          f"{cv['test_within_oof_ci']}); single split val {single['best_trial_val_auroc']:.3f} "
-          f"(test {single['test_auroc']:.3f})", flush=True)
+          f"{cv['test_within_oof_ci']}; external {cv['external_auroc']:.3f}); single split val "
+          f"{single['best_trial_val_auroc']:.3f} (test {single['test_auroc']:.3f}; external "
+          f"{single['external_auroc']:.3f})", flush=True)
     return {"seed": seed, "arms": arms}
 
 
@@ -87,23 +114,32 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5, help="the first cohort's seed")
     parser.add_argument("--seeds", type=int, default=5, help="cohorts (seeds seed .. seed + seeds - 1)")
     parser.add_argument("--label-noise", type=float, default=0.2, help="fraction of patients labelled wrongly")
+    parser.add_argument("--external", type=int, default=300, help="patients in the external cohort")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args()
     overrides, patients, k, n = (SMOKE, 24, 3, 1) if args.smoke_test else (FULL, args.patients, 5, args.seeds)
+    n_external = 20 if args.smoke_test else args.external
     started = time.perf_counter()
-    runs = [one_seed(seed, overrides, patients, k, args.label_noise) for seed in range(args.seed, args.seed + n)]
+    runs = [one_seed(seed, overrides, patients, k, args.label_noise, n_external)
+            for seed in range(args.seed, args.seed + n)]
     arms = {}
     for name in ("kfold", "single_val_split"):
         gaps = [r["arms"][name]["gap_estimate_minus_test"] for r in runs]
         arms[name] = {"gap_mean": statistics.mean(gaps), "abs_gap_median": statistics.median(map(abs, gaps)),
                       "gaps": gaps, "test_auroc": [r["arms"][name]["test_auroc"] for r in runs]}
+        for what in ("estimate", "test"):  # against the external truth
+            off = [r["arms"][name][f"{what}_minus_external"] for r in runs]
+            arms[name] |= {f"{what}_minus_external": off, f"{what}_abs_error_median": statistics.median(map(abs, off))}
     within = sum(r["arms"]["kfold"]["test_within_oof_ci"] for r in runs)
     gap_ratio = arms["single_val_split"]["abs_gap_median"] / max(arms["kfold"]["abs_gap_median"], 1e-6)
     print(f"{'arm':<18}{'mean gap':>10}{'median |gap|':>14}   estimate - test AUROC over {n} cohorts")
     for name, arm in arms.items():
         print(f"{name:<18}{arm['gap_mean']:>10.3f}{arm['abs_gap_median']:>14.3f}")
     print(f"|gap| single / |gap| kfold = {gap_ratio:.2f}; test within the OOF CI in {within} of {n} cohorts")
+    print("median |error| vs the external cohort: " + "; ".join(
+        f"{name} estimate {arm['estimate_abs_error_median']:.3f}, its test {arm['test_abs_error_median']:.3f}"
+        for name, arm in arms.items()))
     write_result(args.results, "small_cohort-smoke.json" if args.smoke_test else "small_cohort.json", {
         "bench": "small_cohort" + ("-smoke" if args.smoke_test else ""), "patients": patients, "folds": k,
         "seeds": [r["seed"] for r in runs], "label_noise": args.label_noise, "arms": arms,
