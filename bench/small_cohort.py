@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient
 
 from bench.common import RESULTS, machine, write_result
 from bench.quality import make_project, sh
+from medtune.data.sample import BINARY_LABELS
 from medtune.evaluate.metrics import auroc
 
 FULL = {"preprocess": {"image_size": 32}, "ingest": {"workers": 1},
@@ -59,23 +60,19 @@ def run_arm(work: Path, overrides: dict, folds: int, patients: int, seed: int, l
            "test_patients": test["n_patients"], "selection": tags.get("medtune.selection"),
            "best_trial_val_auroc": float(tags.get("medtune.val_cmp_auroc_best_trial_on_val",
                                                   tags["medtune.val_auroc"]))}
+    arm["external_auroc"] = truth = external_auroc(proj, external)
     if folds:
+        low, high = float(tags["medtune.val_cv_auroc_oof_ci_low"]), float(tags["medtune.val_cv_auroc_oof_ci_high"])
         arm |= {"estimate": "out-of-fold AUROC over all train+val patients",
-                "oof_auroc": float(tags["medtune.val_cv_auroc_oof"]),
-                "oof_auroc_ci": [float(tags["medtune.val_cv_auroc_oof_ci_low"]),
-                                 float(tags["medtune.val_cv_auroc_oof_ci_high"])]}
-        arm["test_within_oof_ci"] = arm["oof_auroc_ci"][0] <= test["auroc"] <= arm["oof_auroc_ci"][1]
-        arm["gap_estimate_minus_test"] = arm["oof_auroc"] - test["auroc"]
+                "oof_auroc": float(tags["medtune.val_cv_auroc_oof"]), "oof_auroc_ci": [low, high],
+                "test_within_oof_ci": low <= test["auroc"] <= high, "external_within_oof_ci": low <= truth <= high}
+        estimate = arm["oof_auroc"]
     else:
-        arm |= {"estimate": "best trial's val AUROC (the split that chose it)",
-                "gap_estimate_minus_test": arm["best_trial_val_auroc"] - test["auroc"]}
+        arm["estimate"] = "best trial's val AUROC (the split that chose it)"
+        estimate = arm["best_trial_val_auroc"]
+    arm |= {"gap_estimate_minus_test": estimate - test["auroc"], "estimate_minus_external": estimate - truth,
+            "test_minus_external": test["auroc"] - truth}
     arm["promote_line"] = next((line for line in out.splitlines() if line.startswith("promote: medtune")), "")
-    arm["external_auroc"] = external_auroc(proj, external)
-    if folds:
-        arm["external_within_oof_ci"] = arm["oof_auroc_ci"][0] <= arm["external_auroc"] <= arm["oof_auroc_ci"][1]
-    for name in ("estimate", "test"):
-        value = arm["test_auroc"] if name == "test" else arm["oof_auroc" if folds else "best_trial_val_auroc"]
-        arm[f"{name}_minus_external"] = value - arm["external_auroc"]
     return arm
 
 
@@ -91,7 +88,8 @@ def external_auroc(proj: Path, external: tuple[int, int, float]) -> float:
     raw = (proj / "external/raw").resolve()
     preds["path"] = [str((proj / p).resolve().relative_to(raw)) for p in preds["path"]]
     rows = labels.merge(preds[preds["status"] == "ok"], on="path", validate="one_to_one")
-    return auroc((rows["label"] == "abnormal").to_numpy(), rows["prob_abnormal"].to_numpy())
+    finding = BINARY_LABELS[1]
+    return auroc((rows["label"] == finding).to_numpy(), rows[f"prob_{finding}"].to_numpy())
 
 
 def one_seed(seed: int, overrides: dict, patients: int, k: int, label_noise: float, n_external: int) -> dict:

@@ -134,7 +134,7 @@ def write_synthetic(
         for image in range(images_per_patient):
             values, label = _sample(rng, image_size, task, patients[patient])
             if patient in mislabelled:
-                label = ("normal" if label[0] == "abnormal" else "abnormal",)
+                label = (BINARY_LABELS[label[0] == BINARY_LABELS[0]],)  # the other class
             stored = np.rint(values * 4095).astype(np.uint16)  # 12-bit detector range
             photometric = "MONOCHROME1" if rng.random() < 0.25 else "MONOCHROME2"
             if photometric == "MONOCHROME1":
@@ -153,6 +153,7 @@ def write_synthetic(
 
 
 SAMPLE_TASKS = ("binary", "multiclass", "multilabel", "regression")
+BINARY_LABELS = ("normal", "abnormal")  # the binary cohort's label values; the second is the finding
 SAMPLE_COLUMNS = {"binary": ["label"], "multiclass": ["label"], "multilabel": ["ring", "bar"],
                   "regression": ["radius"]}
 
@@ -160,7 +161,7 @@ SAMPLE_COLUMNS = {"binary": ["label"], "multiclass": ["label"], "multilabel": ["
 def _patient_labels(rng: np.random.Generator, n_patients: int, task: str) -> list:
     """Each patient's finding(s): balanced classes, or independent coin flips per multilabel finding."""
     if task == "binary":
-        return list(np.array(["normal", "abnormal"])[rng.permutation(n_patients) % 2])
+        return list(np.array(BINARY_LABELS)[rng.permutation(n_patients) % 2])
     if task == "multiclass":
         return list(np.array(["blob", "ring", "cross"])[rng.permutation(n_patients) % 3])
     if task == "multilabel":
@@ -171,7 +172,7 @@ def _patient_labels(rng: np.random.Generator, n_patients: int, task: str) -> lis
 def _sample(rng: np.random.Generator, size: int, task: str, finding: object) -> tuple[np.ndarray, tuple[str, ...]]:
     """One image and its label cells."""
     if task == "binary":
-        return _synthetic_image(rng, size, abnormal=finding == "abnormal"), (str(finding),)
+        return _synthetic_image(rng, size, abnormal=finding == BINARY_LABELS[1]), (str(finding),)
     if task == "multiclass":
         return _synthetic_image(rng, size, abnormal=finding == "ring", cross=finding == "cross"), (str(finding),)
     if task == "multilabel":
