@@ -157,7 +157,10 @@ class _Supervisor:
         if not worker.proc.is_alive():  # died while idle (OOM killer): replace it first
             self._replace(worker)
         worker.job, worker.since = job, time.monotonic()
-        worker.conn.send((self.fn, job.items[len(job.done):]))
+        # A worker can exit between that check and this send (a plug-in that cannot load ends it at start):
+        # _wait then reads its last word, raising on a 'fatal', or fails the item decode_crash.
+        with contextlib.suppress(OSError):
+            worker.conn.send((self.fn, job.items[len(job.done):]))
 
     def _wait(self) -> None:
         """Block until a worker reports, dies or overstays its timeout; handle whatever happened."""

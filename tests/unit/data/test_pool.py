@@ -80,6 +80,15 @@ def test_a_plugin_that_cannot_load_is_one_line(tmp_path: Path, workers: int, tim
                             plugins=[str(tmp_path / "missing.py")]))
 
 
+def test_a_worker_that_exits_before_its_first_job_still_says_why(tmp_path: Path) -> None:
+    # The worker that cannot load a plug-in reports and exits at once; the first dispatch races that exit
+    # and once met a closed pipe (BrokenPipeError in CI). About 1 try in 9 met it before the fix.
+    for _ in range(40):
+        with pytest.raises(ConfigError, match="missing.py"):
+            list(supervised_map(abs, [1], lambda item, reason: reason, workers=2, timeout_s=30.0,
+                                plugins=[str(tmp_path / "missing.py")]))
+
+
 def test_hung_and_crashing_decodes_are_rejected_and_ingest_goes_on(tmp_path: Path, hmac_key: bytes) -> None:
     raw, labels = cohort(tmp_path)
     before = grandchildren()  # what earlier tests in this process left (a local Ray's agents, say)
