@@ -27,6 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from medtune.config import SearchCfg, TrainCfg
 from medtune.data.datamodule import TrainData
+from medtune.errors import ConfigError
 from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
@@ -70,6 +71,16 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
              logging_level=level, _node_ip_address="127.0.0.1",
              _system_config={"preload_python_modules": [train_trial.__module__],
                              "idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_S * 1000})
+
+
+def check_trial_fits(search: SearchCfg, resources: dict[str, float]) -> None:
+    """A trial asking for more CPUs or GPUs than Ray has never starts, and Tune waits for it forever without
+    a word: refuse at once. Only for the local Ray: a cluster's autoscaler may still add bigger nodes."""
+    for key, asked in (("CPU", search.cpus_per_trial), ("GPU", search.gpus_per_trial)):
+        has = resources.get(key, 0.0)
+        if asked > has:
+            raise ConfigError(f"params.yaml: search.{key.lower()}s_per_trial: {asked:g} is more than the {has:g} "
+                              f"{key}s of this machine's Ray, so no trial could start")
 
 
 def _share_trial_env() -> None:
@@ -182,6 +193,8 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     base, search = trainable.base, trainable.search
     sweep_dir = sweep_dir.resolve()
     connect(search.address, quiet=not verbose)
+    if not (os.environ.get("RAY_ADDRESS") or search.address):
+        check_trial_fits(search, ray.cluster_resources())
     quiet_logs(verbose)
     callbacks = sweep_callbacks(trainable, logger, verbose)
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():

@@ -14,6 +14,7 @@ from tests._data import learnable_data
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.data.datamodule import TrainData
+from medtune.errors import ConfigError
 from medtune.models.inference import load_net, predict_proba
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.results import best_trial, stop_reason
@@ -109,3 +110,15 @@ def test_time_budget_ends_the_sweep_with_what_it_found(data: TrainData, tmp_path
     assert time.monotonic() - started < 120
     assert 1 <= len(result.leaderboard) < 1000
     assert result.best["value"] > 0.5
+
+
+@pytest.mark.parametrize(("asked", "key"), [({"cpus_per_trial": 64}, "cpus_per_trial"),
+                                            ({"gpus_per_trial": 0.25}, "gpus_per_trial")])
+def test_a_trial_bigger_than_the_machine_is_refused_at_once(data: TrainData, tmp_path: Path, asked: dict,
+                                                            key: str) -> None:
+    # Tune would wait for the resources forever, printing nothing: a local Ray has no autoscaler to add them.
+    search = SearchCfg(num_samples=1, max_concurrent_trials=1, space=(), **asked)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=rf"^params.yaml: search.{key}: \S+ is more than the \S+ [CG]PUs of "):
+        run_sweep(Trainable(data, TrainCfg(epochs=1, depth=2, width=8), search), tmp_path / "ray" / "too-big")
+    assert time.monotonic() - started < 30
