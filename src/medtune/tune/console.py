@@ -94,6 +94,9 @@ def stage_summary(result: SweepResult, best: dict[str, Any]) -> str:
             f"{best['metric']}={best['value']:.4f}; MLflow parent run {result.parent_run_id}")
 
 
+WAITING_LOGGER = "ray.tune.execution.insufficient_resources_manager"
+
+
 def quiet_logs(verbose: bool) -> None:
     """Keep Optuna, Ray and Lightning to what needs the user (the trial lines are the progress). Ray's
     new output engine prints its experiment box and paths even when told to be silent, so a quiet sweep
@@ -102,3 +105,6 @@ def quiet_logs(verbose: bool) -> None:
     os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"  # read by Tuner.fit in this driver process
     for name in ("ray", "ray.tune", "ray.train", "pytorch_lightning", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+    # Tune's only word when no trial fits the cluster's free resources (a remote cluster: the local one is
+    # checked before the sweep starts): without it a sweep waiting for nodes that never come looks hung.
+    logging.getLogger(WAITING_LOGGER).setLevel(logging.WARNING)
