@@ -27,10 +27,10 @@ from ray.tune.search.optuna import OptunaSearch
 
 from medtune.config import SearchCfg, TrainCfg
 from medtune.data.datamodule import TrainData
-from medtune.errors import ConfigError
 from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
+from medtune.tune.cluster import check_reachable, check_trial_fits
 from medtune.tune.console import TrialLines, quiet_logs
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.restore import restore_missing_checkpoints
@@ -54,9 +54,11 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if ray.is_initialized():
         return
+    source = "RAY_ADDRESS" if os.environ.get("RAY_ADDRESS") else "params.yaml: search.address"
     address = os.environ.get("RAY_ADDRESS") or address
     level = logging.ERROR if quiet else logging.INFO
     if address:
+        check_reachable(address, source)
         ray.init(address=address, log_to_driver=False, logging_level=level)
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -71,16 +73,6 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
              logging_level=level, _node_ip_address="127.0.0.1",
              _system_config={"preload_python_modules": [train_trial.__module__],
                              "idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_S * 1000})
-
-
-def check_trial_fits(search: SearchCfg, resources: dict[str, float]) -> None:
-    """A trial asking for more CPUs or GPUs than Ray has never starts, and Tune waits for it forever without
-    a word: refuse at once. Only for the local Ray: a cluster's autoscaler may still add bigger nodes."""
-    for key, asked in (("CPU", search.cpus_per_trial), ("GPU", search.gpus_per_trial)):
-        has = resources.get(key, 0.0)
-        if asked > has:
-            raise ConfigError(f"params.yaml: search.{key.lower()}s_per_trial: {asked:g} is more than the {has:g} "
-                              f"{key}s of this machine's Ray, so no trial could start")
 
 
 def _share_trial_env() -> None:

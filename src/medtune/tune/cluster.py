@@ -1,0 +1,44 @@
+"""Checks before a sweep trusts Ray with it: the cluster it joins answers, and a trial fits the machine.
+
+Both failures are silent in Ray: `ray.init` on an address nobody answers retries for minutes, printing C++
+warnings, and Tune waits forever for a trial bigger than any node. Here each is one line naming the setting.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from medtune.config import SearchCfg
+from medtune.errors import ConfigError
+
+REACH_TIMEOUT_S = 10.0  # a TCP connect to a live head answers in milliseconds; a dropped packet waits this long
+
+
+def endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a `host:port` or `ray://host:port` address; None for `auto`, `local` and other forms
+    Ray resolves itself."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str, source: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Refuse an address whose head does not accept a TCP connection (`source` names where it was set)."""
+    target = endpoint(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"{source}: no Ray cluster answers at {address} ({exc.strerror or exc})") from None
+
+
+def check_trial_fits(search: SearchCfg, resources: dict[str, float]) -> None:
+    """A trial asking for more CPUs or GPUs than Ray has never starts, and Tune waits for it forever without
+    a word: refuse at once. Only for the local Ray: a cluster's autoscaler may still add bigger nodes."""
+    for key, asked in (("CPU", search.cpus_per_trial), ("GPU", search.gpus_per_trial)):
+        has = resources.get(key, 0.0)
+        if asked > has:
+            raise ConfigError(f"params.yaml: search.{key.lower()}s_per_trial: {asked:g} is more than the {has:g} "
+                              f"{key}s of this machine's Ray, so no trial could start")
