@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from medtune.errors import MedtuneError
 from medtune.tracking.pyfunc import FORMAT
 from medtune.tracking.registry import FORMAT_TAG
+from medtune.tracking.sweep_log import check_server
 
 
 @dataclass
@@ -69,6 +70,7 @@ def load_registered(uri: str, tracking_uri: str) -> LoadedModel:
     if tracking_uri.startswith("sqlite:///") and not Path(store).is_file():  # MLflow would create an empty one
         raise MedtuneError(f"no MLflow store at {store}; run `dvc repro` here, or pass --tracking-uri "
                            "(or set MLFLOW_TRACKING_URI)")
+    check_server(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs and artifact downloads read the global URI
     version = _registered_version(uri)
     # Fetch the version that was checked, even if the alias moves meanwhile.

@@ -12,10 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+
+from medtune.errors import MedtuneError
+from medtune.reach import unreachable
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "medtune.trial_id"
@@ -41,6 +45,7 @@ class SweepLogger:
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: str,
                  parent_run_id: str | None = None, run_name: str = "sweep",
                  tags: dict[str, str] | None = None, params: dict[str, Any] | None = None) -> None:
+        check_server(tracking_uri)
         self.client = MlflowClient(tracking_uri)
         self.experiment_id = ensure_experiment(self.client, experiment, artifact_root)
         if parent_run_id is None:
@@ -127,7 +132,21 @@ class SweepLogger:
         self.client.set_terminated(self.parent_run_id, status=status)
 
 
+def check_server(tracking_uri: str) -> None:
+    """An http(s) tracking server that does not answer: one line now, instead of MLflow's minutes of retries
+    ending in a traceback. (Once a sweep runs, an outage is ridden out: the retries are what keep it.)"""
+    url = urlsplit(tracking_uri)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return
+    why = unreachable(url.hostname, url.port or (443 if url.scheme == "https" else 80))
+    if why:
+        raise MedtuneError(f"no MLflow server answers at {tracking_uri} ({why}); point MLFLOW_TRACKING_URI "
+                           "(or base.tracking_uri, or --tracking-uri) at a running one")
+
+
 def open_run_client(tracking_uri: str) -> MlflowClient:
-    """A client bound to one tracking URI without touching the process-global fluent state."""
-    mlflow.set_tracking_uri(tracking_uri)  # pyfunc/model loading reads the global URI
+    """A client bound to one tracking URI, which also becomes the process's (pyfunc and model loading read
+    the global one)."""
+    check_server(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
     return MlflowClient(tracking_uri)

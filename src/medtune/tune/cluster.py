@@ -1,17 +1,15 @@
 """Checks before a sweep trusts Ray with it: the cluster it joins answers, and a trial fits the machine.
 
 Both failures are silent in Ray: `ray.init` on an address nobody answers retries for minutes, printing C++
-warnings, and Tune waits forever for a trial bigger than any node. Here each is one line naming the setting.
+warnings (medtune.reach), and Tune waits forever for a trial bigger than any node. Here each is one line
+naming the setting.
 """
 
 from __future__ import annotations
 
-import socket
-
 from medtune.config import SearchCfg
 from medtune.errors import ConfigError
-
-REACH_TIMEOUT_S = 10.0  # a TCP connect to a live head answers in milliseconds; a dropped packet waits this long
+from medtune.reach import unreachable
 
 
 def endpoint(address: str) -> tuple[str, int] | None:
@@ -23,15 +21,12 @@ def endpoint(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def check_reachable(address: str, source: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+def check_reachable(address: str, source: str) -> None:
     """Refuse an address whose head does not accept a TCP connection (`source` names where it was set)."""
     target = endpoint(address)
-    if target is None:
-        return
-    try:
-        socket.create_connection(target, timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConfigError(f"{source}: no Ray cluster answers at {address} ({exc.strerror or exc})") from None
+    why = unreachable(*target) if target else None
+    if why:
+        raise ConfigError(f"{source}: no Ray cluster answers at {address} ({why})")
 
 
 def check_trial_fits(search: SearchCfg, resources: dict[str, float]) -> None:

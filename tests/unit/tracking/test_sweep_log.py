@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
+import pytest
+from tests._net import closed_port
+
+from medtune.errors import MedtuneError
+from medtune.tracking.loading import load_registered
+from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger, open_run_client
 
 
 def test_parent_with_nested_trials_and_resume(tmp_path: Path) -> None:
@@ -52,3 +58,16 @@ def test_a_sweep_that_raises_leaves_its_parent_run_killed(tmp_path: Path) -> Non
     assert log.client.get_run(log.parent_run_id).info.status == "KILLED"
     with log.killed_on_error():
         pass  # nothing raised: the run is left to finish()
+
+
+@pytest.mark.parametrize("open_store", [
+    lambda uri, tmp: SweepLogger(uri, "sweeps", str(tmp / "art")),  # the tune stage
+    lambda uri, tmp: open_run_client(uri),  # promote, test
+    lambda uri, tmp: load_registered("models:/medtune-classifier@champion", uri),  # predict, serve
+], ids=["tune", "promote-test", "predict"])
+def test_a_tracking_server_that_is_not_there_is_one_line_at_once(tmp_path: Path, open_store) -> None:
+    uri = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    with pytest.raises(MedtuneError, match=rf"^no MLflow server answers at {uri} \(Connection refused\); "):
+        open_store(uri, tmp_path)
+    assert time.monotonic() - started < 5  # MLflow alone retried for minutes, then raised a traceback

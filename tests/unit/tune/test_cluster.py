@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from tests._net import closed_port
 
 from medtune.config import SearchCfg
 from medtune.errors import ConfigError
 from medtune.tune.cluster import check_reachable, check_trial_fits, endpoint
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(("address", "expected"), [
@@ -44,13 +37,6 @@ def test_an_address_nobody_answers_is_one_line_naming_its_source() -> None:
     with pytest.raises(ConfigError, match=rf"^RAY_ADDRESS: no Ray cluster answers at 127.0.0.1:{port} \(.+\)$"):
         check_reachable(f"127.0.0.1:{port}", "RAY_ADDRESS")
     assert time.monotonic() - started < 5  # refused at once, not after Ray's minutes of retries
-
-
-def test_a_listening_head_passes() -> None:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        check_reachable(f"127.0.0.1:{server.getsockname()[1]}", "RAY_ADDRESS")
 
 
 @pytest.mark.parametrize(("asked", "message"), [
