@@ -23,6 +23,7 @@ from medtune.tune.outputs import overridden_train_keys
 from medtune.tune.plan import Plan
 from medtune.tune.results import SweepResult, planned_epochs, stop_reason
 
+WAITING_LOGGER = "ray.tune.execution.insufficient_resources_manager"  # Tune's "no trial fits" warning
 
 def verbose_console(flag: bool = False) -> bool:
     """`-v` on the command line or MEDTUNE_VERBOSE=1 in the environment."""
@@ -92,9 +93,6 @@ def stage_summary(result: SweepResult, best: dict[str, Any]) -> str:
     reasons = result.leaderboard["stop_reason"].value_counts().to_dict()
     return (f"tune: {len(result.leaderboard)} trials {reasons}; best {best['trial_id']} "
             f"{best['metric']}={best['value']:.4f}; MLflow parent run {result.parent_run_id}")
-
-
-WAITING_LOGGER = "ray.tune.execution.insufficient_resources_manager"
 
 
 def quiet_logs(verbose: bool) -> None:

@@ -45,6 +45,11 @@ STUDY = "medtune-sweep"
 IDLE_WORKER_KEEP_S = 300  # a prestarted worker waits this long for its first trial
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The Ray cluster a sweep joins: RAY_ADDRESS wins over `search.address`; None: a local Ray."""
+    return os.environ.get("RAY_ADDRESS") or address
+
+
 def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> None:
     """Join RAY_ADDRESS / `search.address` when given, else start a local Ray kept on loopback whose worker
     processes import the training stack at once, while the driver prepares data. `quiet`: Ray's own log
@@ -55,7 +60,7 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     if ray.is_initialized():
         return
     source = "RAY_ADDRESS" if os.environ.get("RAY_ADDRESS") else "params.yaml: search.address"
-    address = os.environ.get("RAY_ADDRESS") or address
+    address = cluster_address(address)
     level = logging.ERROR if quiet else logging.INFO
     if address:
         check_reachable(address, source)
@@ -185,7 +190,7 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     base, search = trainable.base, trainable.search
     sweep_dir = sweep_dir.resolve()
     connect(search.address, quiet=not verbose)
-    if not (os.environ.get("RAY_ADDRESS") or search.address):
+    if cluster_address(search.address) is None:
         check_trial_fits(search, ray.cluster_resources())
     quiet_logs(verbose)
     callbacks = sweep_callbacks(trainable, logger, verbose)
