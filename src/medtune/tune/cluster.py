@@ -1,11 +1,16 @@
-"""Checks before a sweep trusts Ray with it: the cluster it joins answers, and a trial fits the machine.
+"""Checks before a sweep trusts Ray with it: the cluster it joins answers, a trial fits the machine, and the
+sweep's storage folder can be made.
 
-Both failures are silent in Ray: `ray.init` on an address nobody answers retries for minutes, printing C++
-warnings (medtune.reach), and Tune waits forever for a trial bigger than any node. Here each is one line
+Ray meets these mistakes with silence or a traceback: `ray.init` on an address nobody answers retries for
+minutes, printing C++ warnings (medtune.reach), Tune waits forever for a trial bigger than any node, and a
+storage path that cannot be a folder ends in a FileNotFoundError from deep inside Tune. Here each is one line
 naming the setting.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from medtune.config import SearchCfg
 from medtune.errors import ConfigError
@@ -37,3 +42,13 @@ def check_trial_fits(search: SearchCfg, resources: dict[str, float]) -> None:
         if asked > has:
             raise ConfigError(f"params.yaml: search.{key.lower()}s_per_trial: {asked:g} is more than the {has:g} "
                               f"{key}s of this machine's Ray, so no trial could start")
+
+
+def check_storage(folder: Path) -> None:
+    """Make the folder that holds the sweep's state and checkpoints, or say in one line why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"params.yaml: search.storage: cannot create {folder} ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"params.yaml: search.storage: {folder} is not writable")

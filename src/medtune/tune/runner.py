@@ -30,7 +30,7 @@ from medtune.data.datamodule import TrainData
 from medtune.task import resolve_selection
 from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
-from medtune.tune.cluster import check_reachable, check_trial_fits
+from medtune.tune.cluster import check_reachable, check_storage, check_trial_fits
 from medtune.tune.console import TrialLines, quiet_logs
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.restore import restore_missing_checkpoints
@@ -189,6 +189,7 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     """Run (or, when `sweep_dir` holds an unfinished sweep and `resume`, restore) the sweep."""
     base, search = trainable.base, trainable.search
     sweep_dir = sweep_dir.resolve()
+    check_storage(sweep_dir.parent)
     connect(search.address, quiet=not verbose)
     if cluster_address(search.address) is None:
         check_trial_fits(search, ray.cluster_resources())

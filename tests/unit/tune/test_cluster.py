@@ -14,7 +14,7 @@ from tests._net import closed_port
 
 from medtune.config import SearchCfg
 from medtune.errors import ConfigError
-from medtune.tune.cluster import check_reachable, check_trial_fits, endpoint
+from medtune.tune.cluster import check_reachable, check_storage, check_trial_fits, endpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -57,3 +57,11 @@ def test_the_tune_stage_with_a_wrong_ray_address_stops_in_one_line(tmp_path: Pat
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: RAY_ADDRESS: no Ray cluster answers at 127.0.0.1:{port} (Connection refused)"]
+
+
+def test_a_storage_path_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^params.yaml: search.storage: cannot create \S+/a_file/ray \(.+\)$"):
+        check_storage(tmp_path / "a_file" / "ray")
+    check_storage(tmp_path / "ray_results" / "nested")  # a folder that can be made is made
+    assert (tmp_path / "ray_results" / "nested").is_dir()

@@ -122,3 +122,10 @@ def test_a_trial_bigger_than_the_machine_is_refused_at_once(data: TrainData, tmp
     with pytest.raises(ConfigError, match=rf"^params.yaml: search.{key}: \S+ is more than the \S+ [CG]PUs of "):
         run_sweep(Trainable(data, TrainCfg(epochs=1, depth=2, width=8), search), tmp_path / "ray" / "too-big")
     assert time.monotonic() - started < 30
+
+
+def test_a_storage_path_that_cannot_be_a_folder_stops_the_sweep_in_one_line(data: TrainData, tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    search = SearchCfg(num_samples=1, max_concurrent_trials=1, space=())
+    with pytest.raises(ConfigError, match=r"^params.yaml: search.storage: cannot create "):
+        run_sweep(Trainable(data, TrainCfg(epochs=1, depth=2, width=8), search), tmp_path / "a_file" / "sweep")
