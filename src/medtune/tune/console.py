@@ -25,6 +25,7 @@ from medtune.tune.results import SweepResult, planned_epochs, stop_reason
 
 WAITING_LOGGER = "ray.tune.execution.insufficient_resources_manager"  # Tune's "no trial fits" warning
 
+
 def verbose_console(flag: bool = False) -> bool:
     """`-v` on the command line or MEDTUNE_VERBOSE=1 in the environment."""
     return flag or os.environ.get("MEDTUNE_VERBOSE", "") not in ("", "0")

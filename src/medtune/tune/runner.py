@@ -45,9 +45,12 @@ STUDY = "medtune-sweep"
 IDLE_WORKER_KEEP_S = 300  # a prestarted worker waits this long for its first trial
 
 
-def cluster_address(address: str | None) -> str | None:
-    """The Ray cluster a sweep joins: RAY_ADDRESS wins over `search.address`; None: a local Ray."""
-    return os.environ.get("RAY_ADDRESS") or address
+def cluster_address(address: str | None) -> tuple[str | None, str]:
+    """The Ray cluster a sweep joins (None: a local Ray) and the setting that named it: RAY_ADDRESS wins
+    over `search.address`."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    return address, "params.yaml: search.address"
 
 
 def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> None:
@@ -59,8 +62,7 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if ray.is_initialized():
         return
-    source = "RAY_ADDRESS" if os.environ.get("RAY_ADDRESS") else "params.yaml: search.address"
-    address = cluster_address(address)
+    address, source = cluster_address(address)
     level = logging.ERROR if quiet else logging.INFO
     if address:
         check_reachable(address, source)
@@ -191,7 +193,7 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     sweep_dir = sweep_dir.resolve()
     check_storage(sweep_dir.parent)
     connect(search.address, quiet=not verbose)
-    if cluster_address(search.address) is None:
+    if cluster_address(search.address)[0] is None:
         check_trial_fits(search, ray.cluster_resources())
     quiet_logs(verbose)
     callbacks = sweep_callbacks(trainable, logger, verbose)

@@ -1,4 +1,5 @@
-"""The checks before a sweep uses Ray: an address nobody answers, and a trial bigger than the machine."""
+"""The checks before a sweep uses Ray: an address nobody answers, a trial bigger than the machine, and a
+storage path that cannot be a folder."""
 
 from __future__ import annotations
 
