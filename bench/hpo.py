@@ -4,13 +4,14 @@ search without early stopping, cold and warm-started, over several seeds, in one
 Task: a small cohort's worth of PneumoniaMNIST 28 px training images (100 by default, ../shared/data) scored
 on the whole official val split (524): with a few hundred training images every config reaches val AUROC
 ~0.997 and the search has nothing to find. Per seed, random search runs --trials trials over params.yaml's
-`search.space` and TPE + ASHA up to --tpe-trials (2x: its trials are cheaper). The measure is the compute
-(sum of trial seconds, in the order trials finished) a strategy spends until its best val AUROC first
-reaches random search's final best, divided by what random spent to get there; also reported counted in
-epochs, within the first --trials TPE trials (equal trial counts), and as the best val AUROC each reaches on
-random's epochs (equal budget, in epochs). `warm` is a TPE + ASHA sweep told the finished trials of the cold
-one first (a second `dvc exp run` on the same data); `previous` is the plan the default replaced (ASHA's
-grace never before search.min_steps, 10 random trials before TPE). Random search samples epochs (no ASHA to
+`search.space` and TPE + ASHA up to --tpe-trials (2x: its trials are cheaper), each as params.yaml runs
+trials (one at a time on 2 CPUs). The measure is the compute (sum of trial seconds x CPUs per trial, in the
+order trials finished) a strategy spends until its best val AUROC first reaches random search's final best,
+divided by what random spent to get there; also reported counted in epochs, within the first --trials TPE
+trials (equal trial counts), and as the best val AUROC each reaches on random's epochs (equal budget, in
+epochs). `warm` is a TPE + ASHA sweep told the finished trials of the cold one first (a second `dvc exp run`
+on the same data); `two_at_a_time` is the default the current one replaced (two trials side by side on one
+CPU each, so ASHA and TPE see results in an order timing decides). Random search samples epochs (no ASHA to
 decide them). Writes bench/results/hpo.json.
 
     python -m bench.hpo --seeds 6 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-8 (the
@@ -40,20 +41,20 @@ from medtune.tune.results import leaderboard
 from medtune.tune.runner import Trainable, build_tuner, connect
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTION = "tpe_asha_previous"  # the plan until bench/hpo.py measured it: grace >= min_steps, 10 random trials
+OPTION = "tpe_asha_two_at_a_time"  # the default before one trial at a time: 2 concurrent trials x 1 CPU
 
 
 def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
-    """One sweep; its trials in the order they finished, with seconds, epochs run and best metric."""
-    start = time.perf_counter()
+    """One sweep; its trials in the order they finished, with CPU-seconds, epochs run and best metric."""
+    cpus, start = trainable.search.cpus_per_trial, time.perf_counter()
     grid = build_tuner(trainable, sweep_dir, callbacks=[], strategy=strategy).fit()
     wall = time.perf_counter() - start
     metric = f"best_{trainable.search.metric}"
     done = sorted((r.metrics.get("timestamp", 0), r.metrics.get("time_total_s", 0.0), r.metrics.get("epoch", 0),
                    r.metrics.get(metric)) for r in grid if r.metrics and r.metrics.get(metric) is not None)
     board = leaderboard(grid, trainable.base, trainable.search.metric, trainable.search.mode)
-    return {"plan": trainable.plan, "seconds": [s for _, s, _, _ in done], "epochs": [e for _, _, e, _ in done],
-            "values": [v for _, _, _, v in done], "wall_s": wall,
+    return {"plan": trainable.plan, "cpus_per_trial": cpus, "seconds": [s * cpus for _, s, _, _ in done],
+            "epochs": [e for _, _, e, _ in done], "values": [v for _, _, _, v in done], "wall_s": wall,
             "best": max(v for _, _, _, v in done), "trial_seconds": sum(s for _, s, _, _ in done),
             "stopped_early": int((board["stop_reason"] == "asha_stopped").sum()),
             "points": [(json.loads(c), float(v)) for c, v in zip(board["config"], board[metric], strict=True)
@@ -61,7 +62,7 @@ def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
 
 
 def compute_to_reach(arm: dict, target: float, cost: str = "seconds") -> float:
-    """Trial seconds (or epochs) spent until the running best first reaches `target` (inf: never)."""
+    """CPU-seconds (or epochs) spent until the running best first reaches `target` (inf: never)."""
     spent = 0.0
     for spend, value in zip(arm[cost], arm["values"], strict=True):
         spent += spend
@@ -71,7 +72,7 @@ def compute_to_reach(arm: dict, target: float, cost: str = "seconds") -> float:
 
 
 def best_within(arm: dict, budget: float, cost: str = "seconds") -> float | None:
-    """The running best once `budget` trial seconds (or epochs) are spent (None: not one trial finished)."""
+    """The running best once `budget` CPU-seconds (or epochs) are spent (None: not one trial finished)."""
     spent, best = 0.0, None
     for spend, value in zip(arm[cost], arm["values"], strict=True):
         spent += spend
@@ -88,8 +89,7 @@ def first(arm: dict, n: int) -> dict:
 
 def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
     base = dataclasses.replace(params.train, seed=seed)
-    search = dataclasses.replace(params.search, num_samples=args.trials, max_concurrent_trials=2,
-                                 cpus_per_trial=1, warm_start="off")
+    search = dataclasses.replace(params.search, num_samples=args.trials, warm_start="off")
     epochs = ParamSpec("epochs", low=1, high=2 if args.smoke_test else args.epochs_high)
     search = dataclasses.replace(search, space=tuple(s for s in search.space if s.name != "epochs") + (epochs,))
     if args.smoke_test:
@@ -103,12 +103,9 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
     warm = Trainable(data, dataclasses.replace(base, seed=seed + 1000), longer)
     warm.warm_points = arms["tpe_asha"]["points"]  # what a second sweep on the same data reads from MLflow
     arms["tpe_asha_warm"] = run_arm("tpe_asha", warm, workdir / f"warm-{seed}")
-    # The plan the default replaced: ASHA's first rung never before min_steps (on this cohort 30 of 48 steps,
-    # so ASHA had one rung) and Optuna's 10 random trials before TPE.
-    plan = arms["tpe_asha"]["plan"]
-    previous = dataclasses.replace(longer, grace_period=max(plan.grace_steps, plan.min_steps),
-                                   n_startup_trials=min(10, max(3, args.tpe_trials // 4)))
-    arms[OPTION] = run_arm("tpe_asha", Trainable(data, base, previous), workdir / f"previous-{seed}")
+    # The default this one replaced: two trials side by side, one CPU each.
+    side_by_side = dataclasses.replace(longer, max_concurrent_trials=2, cpus_per_trial=1)
+    arms[OPTION] = run_arm("tpe_asha", Trainable(data, base, side_by_side), workdir / f"two-{seed}")
     target = arms["random"]["best"]
     ref, ref_epochs = compute_to_reach(arms["random"], target), compute_to_reach(arms["random"], target, "epochs")
     out = {"seed": seed, "target_val_auroc": target, "random_compute_to_target_s": ref}
@@ -178,6 +175,9 @@ def main() -> None:
     warm_cold = summary([s["warm_vs_cold_ratio"] for s in seeds])
     option = summary([s[OPTION]["ratio_vs_random"] for s in seeds])
     option_epochs = summary([s[OPTION]["epochs_ratio_vs_random"] for s in seeds])
+    # What one trial at a time costs in wall time: seconds per epoch trained, default over the option.
+    pace = summary([(s["tpe_asha"]["wall_s"] / sum(s["tpe_asha"]["epochs"]))
+                    / (s[OPTION]["wall_s"] / sum(s[OPTION]["epochs"])) for s in seeds])
     equal_budget = {k: [s[k]["best_at_random_epochs"] for s in seeds]
                     for k in ("random", "tpe_asha", "tpe_asha_warm", OPTION)}
     print(f"\n{'strategy':26s} {'median':>8s} {'min':>7s} {'max':>7s}   compute to reach random's final best "
@@ -187,15 +187,15 @@ def main() -> None:
               f"({s['not_reached']} of {len(seeds)} seeds never reached it)")
     print(f"TPE+ASHA vs random: compute {fmt(cold['median'])}x (goal <= 0.4x; counted in epochs "
           f"{fmt(cold_epochs['median'])}x; within {args.trials} trials {fmt(cold_equal['median'])}x); "
-          f"warm vs cold {fmt(warm_cold['median'])}x")
+          f"warm vs cold {fmt(warm_cold['median'])}x; wall per epoch vs {OPTION} {fmt(pace['median'])}x")
     print("best val AUROC on random's epochs, per seed: " + "; ".join(
         f"{k} {' '.join(f'{v:.4f}' if v is not None else '-' for v in vals)}" for k, vals in equal_budget.items()))
     out = {"bench": "hpo", "dataset": dataset, "trials": args.trials, "tpe_trials": args.tpe_trials,
            "n_seeds": len(seeds),
            "epochs_range": [1, args.epochs_high], "max_minutes": args.max_minutes,
            "seeds_asked": args.seeds, "first_seed": args.first_seed,
-           "measure": "trial-seconds until the running best first reaches random's "
-           "final best val AUROC, / random's own trial-seconds to get there (null: never reached); _epochs: the same "
+           "measure": "CPU-seconds (trial seconds x CPUs per trial) until the running best first reaches random's "
+           "final best val AUROC, / random's own CPU-seconds to get there (null: never reached); _epochs: the same "
            "counted in training epochs, which the machine's load does not change",
            "compute_ratio": cold["median"], "compute_ratio_spread": cold,
            "compute_ratio_epochs": cold_epochs["median"], "compute_ratio_epochs_spread": cold_epochs,
@@ -205,7 +205,9 @@ def main() -> None:
            "warm_vs_cold_spread": warm_cold, "best_val_auroc_at_random_epochs": equal_budget,
            "options": {OPTION: {"compute_ratio": option["median"], "compute_ratio_spread": option,
                                 "compute_ratio_epochs": option_epochs["median"],
-                                "compute_ratio_epochs_spread": option_epochs}},
+                                "compute_ratio_epochs_spread": option_epochs,
+                                "default_wall_per_epoch_ratio": pace["median"],
+                                "default_wall_per_epoch_ratio_spread": pace}},
            "goal": "compute_ratio <= 0.4",
            "goal_met": cold["median"] is not None and bool(cold["median"] <= 0.4),
            "wall_s": time.perf_counter() - started, "per_seed": seeds, "smoke_test": args.smoke_test,

@@ -1,7 +1,7 @@
 """What each `search.preset` costs on this machine: one sweep per preset over the same data, timed.
 
 params.yaml with its `search.num_samples` and `search.space` removed and `search.preset` set, as the README
-tells a user to do; everything else (train defaults, the plan, ASHA, 2 trials at a time on 1 CPU each) as
+tells a user to do; everything else (train defaults, the plan, ASHA, one trial at a time on 2 CPUs) as
 shipped. Data: PneumoniaMNIST's official 28 px train/val split (../shared/data). Writes
 bench/results/presets.json with each preset's wall time, trials, early stops and best val AUROC.
 

@@ -19,7 +19,7 @@ TINY = {
     "preprocess": {"image_size": 16},
     "ingest": {"workers": 1},
     "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
-    "search": {"num_samples": 2, "max_concurrent_trials": 2,
+    "search": {"num_samples": 2, "max_concurrent_trials": 2, "cpus_per_trial": 1,
                "space": {"lr": {"low": 0.001, "high": 0.01, "log": True},
                          "optimizer": {"choices": ["adam", "sgd_momentum"]},
                          "dropout": {"low": 0.0, "high": 0.3}}},

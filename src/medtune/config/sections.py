@@ -110,7 +110,7 @@ class ParamSpec:
 @dataclass(frozen=True)
 class SearchCfg:
     num_samples: int = 8
-    max_concurrent_trials: int = 2
+    max_concurrent_trials: int = 1    # 1: the same seed makes the same choices (timing cannot reorder)
     metric: str = "auto"              # auto: the task's (val_auroc; val_mae for regression)
     mode: str = "auto"                # auto: the metric's direction
     cpus_per_trial: float = 1.0
