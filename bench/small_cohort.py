@@ -34,15 +34,16 @@ from bench.quality import make_project, sh
 from medtune.data.sample import BINARY_LABELS
 from medtune.evaluate.metrics import auroc
 
+# Two trials side by side on one CPU each, as small_cohort.json was measured.
 FULL = {"preprocess": {"image_size": 32}, "ingest": {"workers": 1},
         "train": {"batch_size": 16, "width": 16, "depth": 3, "augment": 0.3},
-        "search": {"num_samples": 6, "max_concurrent_trials": 2, "grace_period": 1,
+        "search": {"num_samples": 6, "max_concurrent_trials": 2, "cpus_per_trial": 1, "grace_period": 1,
                    "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}, "epochs": {"low": 4, "high": 12},
                              "dropout": {"low": 0.0, "high": 0.3}}},
         "test": {"bootstrap": 1000}}
 SMOKE = {"preprocess": {"image_size": 16}, "ingest": {"workers": 1},
          "train": {"batch_size": 16, "epochs": 1, "width": 8, "depth": 2, "augment": 0.0},
-         "search": {"num_samples": 2, "max_concurrent_trials": 2, "grace_period": 1,
+         "search": {"num_samples": 2, "max_concurrent_trials": 2, "cpus_per_trial": 1, "grace_period": 1,
                     "space": {"lr": {"low": 0.001, "high": 0.01, "log": True}}},
          "test": {"bootstrap": 100}}
 
