@@ -30,7 +30,7 @@ CONSISTENT_WINDOW = 0.9  # header windows count as one choice when this share of
 # Compute: the default ConvNet (depth 3, width 16, batch 32) trains fwd+bwd at ~100 img/s on one CPU thread
 # at 64 px, and cost grows a little faster than the pixel count (measured 2026-12-02 on this 2-core machine:
 # 103 / 19 / 3.4 img/s at 64 / 128 / 256 px, i.e. side^2.5). A first sweep of the demo's shape (8 trials
-# of ~4 epochs, one trial per core) should take about five minutes: past that `auto` halves the size,
+# of ~4 epochs on all cores) should take about five minutes: past that `auto` halves the size,
 # down to MIN_COMPUTE_SIZE.
 REF_IMAGES_PER_S_64PX = 100.0
 SIZE_EXPONENT = 2.5
@@ -60,7 +60,7 @@ def size_from_images(manifest: pd.DataFrame) -> int:
 
 
 def sweep_seconds(n_images: int, size: int, cpus: int) -> float:
-    """Rough CPU time of a first sweep (SWEEP_EPOCHS epochs over n_images, one trial per core)."""
+    """Rough wall time of a first sweep (SWEEP_EPOCHS epochs over n_images on all cores)."""
     per_epoch = n_images / (REF_IMAGES_PER_S_64PX * (64 / size) ** SIZE_EXPONENT)
     return SWEEP_EPOCHS * per_epoch / max(cpus, 1)
 
