@@ -50,8 +50,12 @@ def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
     grid = build_tuner(trainable, sweep_dir, callbacks=[], strategy=strategy).fit()
     wall = time.perf_counter() - start
     metric = f"best_{trainable.search.metric}"
-    done = sorted((r.metrics.get("timestamp", 0), r.metrics.get("time_total_s", 0.0), r.metrics.get("epoch", 0),
-                   r.metrics.get(metric)) for r in grid if r.metrics and r.metrics.get(metric) is not None)
+    # Finish order: the last report's whole-second timestamp, ties (short trials one after another) broken by
+    # the grid's order, which is the order Tune created the trials in, so a rerun lists them the same way.
+    done = sorted((r.metrics.get("timestamp", 0), created, r.metrics.get("time_total_s", 0.0),
+                   r.metrics.get("epoch", 0), r.metrics.get(metric))
+                  for created, r in enumerate(grid) if r.metrics and r.metrics.get(metric) is not None)
+    done = [(t, s, e, v) for t, _, s, e, v in done]
     board = leaderboard(grid, trainable.base, trainable.search.metric, trainable.search.mode)
     return {"plan": trainable.plan, "cpus_per_trial": cpus, "seconds": [s * cpus for _, s, _, _ in done],
             "epochs": [e for _, _, e, _ in done], "values": [v for _, _, _, v in done], "wall_s": wall,

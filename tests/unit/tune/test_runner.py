@@ -65,11 +65,12 @@ def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_pat
 
 
 def test_the_default_one_trial_at_a_time_repeats_every_choice(data: TrainData, tmp_path: Path) -> None:
-    """Two runs of one seed propose the same configs, score them the same and stop the same ones: with
-    trials side by side, timing decides what ASHA and TPE have seen."""
-    base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.0, seed=11)
+    """Two runs of one seed propose the same configs, score them the same and stop the same ones (on two
+    threads with augmentation, as params.yaml ships): with trials side by side, timing decides what ASHA
+    and TPE have seen."""
+    base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.5, seed=11)
     search = SearchCfg(num_samples=6, grace_period=1, reduction_factor=2, n_startup_trials=3, min_steps=0,
-                       space=(ParamSpec("lr", low=1e-5, high=3e-2, log=True),
+                       cpus_per_trial=2, space=(ParamSpec("lr", low=1e-5, high=3e-2, log=True),
                               ParamSpec("dropout", low=0.0, high=0.5)))
     assert search.max_concurrent_trials == 1
     boards = [run_sweep(Trainable(data, base, search), tmp_path / f"sweep-{i}").leaderboard for i in (1, 2)]
