@@ -52,14 +52,14 @@ def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
     metric = f"best_{trainable.search.metric}"
     # Finish order: the last report's whole-second timestamp, ties (short trials one after another) broken by
     # the grid's order, which is the order Tune created the trials in, so a rerun lists them the same way.
-    done = sorted((r.metrics.get("timestamp", 0), created, r.metrics.get("time_total_s", 0.0),
-                   r.metrics.get("epoch", 0), r.metrics.get(metric))
-                  for created, r in enumerate(grid) if r.metrics and r.metrics.get(metric) is not None)
-    done = [(t, s, e, v) for t, _, s, e, v in done]
+    finished = [(created, r.metrics) for created, r in enumerate(grid)
+                if r.metrics and r.metrics.get(metric) is not None]
+    done = [m for _, m in sorted(finished, key=lambda item: (item[1].get("timestamp", 0), item[0]))]
+    seconds = [m.get("time_total_s", 0.0) for m in done]
     board = leaderboard(grid, trainable.base, trainable.search.metric, trainable.search.mode)
-    return {"plan": trainable.plan, "cpus_per_trial": cpus, "seconds": [s * cpus for _, s, _, _ in done],
-            "epochs": [e for _, _, e, _ in done], "values": [v for _, _, _, v in done], "wall_s": wall,
-            "best": max(v for _, _, _, v in done), "trial_seconds": sum(s for _, s, _, _ in done),
+    return {"plan": trainable.plan, "cpus_per_trial": cpus, "seconds": [s * cpus for s in seconds],
+            "epochs": [m.get("epoch", 0) for m in done], "values": [m[metric] for m in done], "wall_s": wall,
+            "best": max(m[metric] for m in done), "trial_seconds": sum(seconds),
             "stopped_early": int((board["stop_reason"] == "asha_stopped").sum()),
             "points": [(json.loads(c), float(v)) for c, v in zip(board["config"], board[metric], strict=True)
                        if v == v]}

@@ -71,7 +71,7 @@ def test_the_default_one_trial_at_a_time_repeats_every_choice(data: TrainData, t
     base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.5, seed=11)
     search = SearchCfg(num_samples=6, grace_period=1, reduction_factor=2, n_startup_trials=3, min_steps=0,
                        cpus_per_trial=2, space=(ParamSpec("lr", low=1e-5, high=3e-2, log=True),
-                              ParamSpec("dropout", low=0.0, high=0.5)))
+                                                ParamSpec("dropout", low=0.0, high=0.5)))
     assert search.max_concurrent_trials == 1
     boards = [run_sweep(Trainable(data, base, search), tmp_path / f"sweep-{i}").leaderboard for i in (1, 2)]
     choices = ["config", "best_val_auroc", "epochs_run", "stop_reason"]
