@@ -9,10 +9,11 @@ trials (one at a time on 2 CPUs). The measure is the compute (sum of trial secon
 order trials finished) a strategy spends until its best val AUROC first reaches random search's final best,
 divided by what random spent to get there; also reported counted in epochs, within the first --trials TPE
 trials (equal trial counts), and as the best val AUROC each reaches on random's epochs (equal budget, in
-epochs). `warm` is a TPE + ASHA sweep told the finished trials of the cold one first (a second `dvc exp run`
-on the same data); `two_at_a_time` is the default the current one replaced (two trials side by side on one
-CPU each, so ASHA and TPE see results in an order timing decides). Random search samples epochs (no ASHA to
-decide them). Writes bench/results/hpo.json.
+epochs). `warm` is a TPE + ASHA sweep on another training seed told the finished trials of the cold one,
+running its best 3 configs again first (a second `dvc exp run` on the same data); `two_at_a_time` is the
+default the current one replaced (two trials side by side on one CPU each, so ASHA and TPE see results in
+an order timing decides). Random search samples epochs (no ASHA to decide them). Writes
+bench/results/hpo.json.
 
     python -m bench.hpo --seeds 6 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-8 (the
                                                               # plan's constants were chosen on seeds 0-2)
@@ -39,6 +40,7 @@ from bench.overhead import load_data  # the same data as the overhead bench
 from medtune.config import ParamSpec, load_params
 from medtune.tune.results import leaderboard
 from medtune.tune.runner import Trainable, build_tuner, connect
+from medtune.tune.warm import best_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTION = "tpe_asha_two_at_a_time"  # the default before one trial at a time: 2 concurrent trials x 1 CPU
@@ -106,6 +108,7 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
             "tpe_asha": run_arm("tpe_asha", Trainable(data, base, longer), workdir / f"tpe-{seed}")}
     warm = Trainable(data, dataclasses.replace(base, seed=seed + 1000), longer)
     warm.warm_points = arms["tpe_asha"]["points"]  # what a second sweep on the same data reads from MLflow
+    warm.replays = best_configs(warm.warm_points, warm.search.mode, retraced=[])  # another seed: none retrace
     arms["tpe_asha_warm"] = run_arm("tpe_asha", warm, workdir / f"warm-{seed}")
     # The default this one replaced: two trials side by side, one CPU each.
     side_by_side = dataclasses.replace(longer, max_concurrent_trials=2, cpus_per_trial=1)

@@ -35,8 +35,9 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> st
     return client.create_experiment(name, artifact_location=location)
 
 
-def _param_value(value: Any) -> str:
-    return str(value)[:6000]
+def logged_params(params: dict[str, Any]) -> dict[str, str]:
+    """`params` as MLflow stores them (strings, cut to its length limit): how a trial's values read back."""
+    return {k: str(v)[:6000] for k, v in params.items()}
 
 
 class SweepLogger:
@@ -65,7 +66,7 @@ class SweepLogger:
         return {r.data.tags[TRIAL_TAG]: r.info.run_id for r in runs if TRIAL_TAG in r.data.tags}
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        items = [Param(k, _param_value(v)) for k, v in sorted(params.items())]
+        items = [Param(k, v) for k, v in sorted(logged_params(params).items())]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i:i + 100])
 

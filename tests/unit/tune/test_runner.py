@@ -79,6 +79,17 @@ def test_the_default_one_trial_at_a_time_repeats_every_choice(data: TrainData, t
     assert (boards[0]["stop_reason"] == "asha_stopped").any()  # ASHA made choices to repeat
 
 
+def test_a_warm_sweep_runs_the_replays_before_tpe_proposes(data: TrainData, tmp_path: Path) -> None:
+    base = TrainCfg(batch_size=16, epochs=1, depth=2, width=8, augment=0.0, seed=7)
+    search = SearchCfg(num_samples=2, min_steps=0, n_startup_trials=0,
+                       space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
+    told = [({"lr": 0.002}, 0.7), ({"lr": 0.02}, 0.9), ({"lr": 0.005}, 0.8)]
+    trainable = Trainable(data, base, search, warm_points=told, replays=[{"lr": 0.02}, {"lr": 0.005}])
+    board = run_sweep(trainable, tmp_path / "sweep").leaderboard
+    # Sampled, lr would never land on these values exactly: both trials are the queued replays.
+    assert sorted(json.loads(c)["lr"] for c in board["config"]) == [0.005, 0.02]
+
+
 def test_stop_reason() -> None:
     assert stop_reason(3, 3, None) == "completed"
     assert stop_reason(1, 3, None) == "asha_stopped"
