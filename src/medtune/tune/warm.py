@@ -14,9 +14,8 @@ matching the best it was told. A replay is a new measurement only when the trial
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
@@ -73,7 +72,7 @@ def warm_points(logger: SweepLogger, search: SearchCfg, base: TrainCfg, tags: di
                                                                     logger.parent_run_id)
     if not parents:
         return WarmStart([], [], "cold start: no earlier sweep on the same data and split in MLflow")
-    space, defaults = SearchSpace(search.space), dataclasses.asdict(base)
+    space, defaults = SearchSpace(search.space), asdict(base)
     points, retraced = [], []
     for raw, value in finished_trials(logger.client, logger.experiment_id, parents, search.metric):
         if (config := parse_logged(raw, space)) is not None:
