@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,11 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> st
     remote = client.tracking_uri.startswith(("http://", "https://", "databricks"))
     location = None if remote else Path(artifact_root).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
+
+
+def trial_params(defaults: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's child run logs as params: the train defaults (a dataclass) with its sampled values over them."""
+    return {**asdict(defaults), **config}
 
 
 def logged_params(params: dict[str, Any]) -> dict[str, str]:

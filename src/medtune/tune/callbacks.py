@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from medtune.config import TrainCfg
-from medtune.tracking.sweep_log import SweepLogger
+from medtune.tracking.sweep_log import SweepLogger, trial_params
 from medtune.tune.results import planned_epochs, stop_reason
 
 
@@ -24,7 +23,7 @@ class MlflowDriverCallback(tune.Callback):
         return {"logger": None, "base": self.base}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.logger.trial_started(trial.trial_id, {**dataclasses.asdict(self.base), **trial.config})
+        self.logger.trial_started(trial.trial_id, trial_params(self.base, trial.config))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if trial.trial_id not in self.logger.children:  # restored trial: reopen its run

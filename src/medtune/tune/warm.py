@@ -15,12 +15,12 @@ matching the best it was told. A replay is a new measurement only when the trial
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
 from medtune.tracking.history import finished_trials, matching_sweeps
-from medtune.tracking.sweep_log import SweepLogger, logged_params
+from medtune.tracking.sweep_log import SweepLogger, logged_params, trial_params
 from medtune.tune.space import SearchSpace
 
 REPLAYS = 3  # earlier best configs a warm sweep runs first: the incumbent and two runners-up
@@ -72,12 +72,12 @@ def warm_points(logger: SweepLogger, search: SearchCfg, base: TrainCfg, tags: di
                                                                     logger.parent_run_id)
     if not parents:
         return WarmStart([], [], "cold start: no earlier sweep on the same data and split in MLflow")
-    space, defaults = SearchSpace(search.space), asdict(base)
+    space = SearchSpace(search.space)
     points, retraced = [], []
     for raw, value in finished_trials(logger.client, logger.experiment_id, parents, search.metric):
         if (config := parse_logged(raw, space)) is not None:
             points.append((config, value))
-            if raw == logged_params({**defaults, **config}):
+            if raw == logged_params(trial_params(base, config)):
                 retraced.append(config)
     replays = best_configs(points, search.mode, retraced)
     where = f"run {search.warm_start}" if named else f"{len(parents)} earlier sweep(s) on the same data and split"
