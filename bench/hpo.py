@@ -40,7 +40,7 @@ from bench.overhead import load_data  # the same data as the overhead bench
 from medtune.config import ParamSpec, load_params
 from medtune.tune.results import leaderboard
 from medtune.tune.runner import Trainable, build_tuner, connect
-from medtune.tune.warm import best_configs
+from medtune.tune.warm import WarmStart, best_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTION = "tpe_asha_two_at_a_time"  # the default before one trial at a time: 2 concurrent trials x 1 CPU
@@ -107,8 +107,9 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
                               workdir / f"random-{seed}"),
             "tpe_asha": run_arm("tpe_asha", Trainable(data, base, longer), workdir / f"tpe-{seed}")}
     warm = Trainable(data, dataclasses.replace(base, seed=seed + 1000), longer)
-    warm.warm_points = arms["tpe_asha"]["points"]  # what a second sweep on the same data reads from MLflow
-    warm.replays = best_configs(warm.warm_points, warm.search.mode, retraced=[])  # another seed: none retrace
+    told = arms["tpe_asha"]["points"]  # what a second sweep on the same data reads from MLflow
+    # Another seed: no replay retraces a logged run.
+    warm.warm = WarmStart(told, best_configs(told, warm.search.mode, retraced=[]), "bench: the cold sweep")
     arms["tpe_asha_warm"] = run_arm("tpe_asha", warm, workdir / f"warm-{seed}")
     # The default this one replaced: two trials side by side, one CPU each.
     side_by_side = dataclasses.replace(longer, max_concurrent_trials=2, cpus_per_trial=1)

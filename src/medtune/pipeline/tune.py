@@ -32,9 +32,8 @@ def run(params: Params, resume: bool = True, verbose: bool = False) -> None:
                          tags=tags, params=flatten_params(searched))
     states, loads = resolve_pretrained(params.train, params.search.space, data.channels, data.task, params.tracking_uri)
     trainable = Trainable(data, params.train, params.search, init_states=states)  # resolves `auto` and the plan
-    warm = warm_points(logger, trainable.search, trainable.base, tags)
-    trainable.warm_points, trainable.replays = warm.points, warm.replays
-    print(stage_intro(params, trainable.plan, loads, warm.note), end="")
+    trainable.warm = warm_points(logger, trainable.search, trainable.base, tags)
+    print(stage_intro(params, trainable.plan, loads, trainable.warm.note), end="")
     with logger.killed_on_error():
         result = run_sweep(trainable, sweep_dir, logger, resume=resume, verbose=verbose)
     best, summary, reports = write_sweep_outputs(result, trainable.base, trainable.search, shash)

@@ -37,6 +37,7 @@ from medtune.tune.restore import restore_missing_checkpoints
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
 from medtune.tune.trial import guarded_trial, train_trial
+from medtune.tune.warm import WarmStart
 
 DONE_MARKER = "medtune_sweep_done"
 PARENT_RUN_FILE = "mlflow_parent_run_id"
@@ -101,8 +102,7 @@ class Trainable:
     search: SearchCfg
     init_states: dict[str, dict] = dataclasses.field(default_factory=dict)  # arch -> pretrained weights
     trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
-    warm_points: list[tuple[dict[str, Any], float]] = dataclasses.field(default_factory=list)
-    replays: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # configs TPE proposes first
+    warm: WarmStart = dataclasses.field(default_factory=WarmStart)  # earlier trials TPE is told and runs first
     epochs_as_budget: bool = True  # False: epochs sampled like any key (bench/hpo.py's random baseline)
     plan: Plan = dataclasses.field(init=False)
 
@@ -129,22 +129,21 @@ def build_searcher(trainable: Trainable, strategy: str) -> OptunaSearch:
         sampler = (optuna.samplers.TPESampler(seed=base.seed, multivariate=True, group=True, constant_liar=True,
                                               n_startup_trials=trainable.plan.startup_trials)
                    if strategy == "tpe_asha" else optuna.samplers.RandomSampler(seed=base.seed))
-    points, replays = (trainable.warm_points, trainable.replays) if strategy == "tpe_asha" else ([], [])
-    storage = warm_study(SearchSpace(search.space), search.mode, points, replays)
+    storage = warm_study(SearchSpace(search.space), search.mode,
+                         trainable.warm if strategy == "tpe_asha" else WarmStart())
     return OptunaSearch(space=SearchSpace(search.space), metric=f"best_{search.metric}", mode=search.mode,
                         sampler=sampler, storage=storage, study_name=STUDY)
 
 
-def warm_study(space: SearchSpace, mode: str, points: list[tuple[dict[str, Any], float]],
-               replays: list[dict[str, Any]]) -> optuna.storages.BaseStorage:
+def warm_study(space: SearchSpace, mode: str, warm: WarmStart) -> optuna.storages.BaseStorage:
     """An in-memory study holding the warm-start trials as finished ones and the replays queued, so its first
     proposals are the replays in order; OptunaSearch loads it by name."""
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name=STUDY,
                                 direction="maximize" if mode == "max" else "minimize")
-    for params, value in points:
+    for params, value in warm.points:
         study.add_trial(space.frozen(params, value))
-    for params in replays:  # not skip_if_exists: every replay is already in the study as a finished trial
+    for params in warm.replays:  # not skip_if_exists: every replay is already in the study as a finished trial
         study.enqueue_trial(params)
     return storage
 

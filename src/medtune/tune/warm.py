@@ -15,7 +15,7 @@ matching the best it was told. A replay is a new measurement only when the trial
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
@@ -31,9 +31,9 @@ class WarmStart:
     """What a sweep learns from earlier ones: finished trials to tell TPE, configs to run first, and a line
     saying where they came from."""
 
-    points: list[tuple[dict[str, Any], float]]
-    replays: list[dict[str, Any]]
-    note: str
+    points: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    replays: list[dict[str, Any]] = field(default_factory=list)
+    note: str = "cold start"
 
 
 def parse_logged(raw: dict[str, str], space: SearchSpace) -> dict[str, Any] | None:
@@ -66,12 +66,12 @@ def warm_points(logger: SweepLogger, search: SearchCfg, base: TrainCfg, tags: di
     """The finished trials of earlier sweeps to tell the searcher, and the best of them to run again first
     (not those whose logged train values equal what this sweep, over `base`, would train with)."""
     if search.warm_start == "off":
-        return WarmStart([], [], "warm start off")
+        return WarmStart(note="warm start off")
     named = search.warm_start != "auto"
     parents = [search.warm_start] if named else matching_sweeps(logger.client, logger.experiment_id, tags,
                                                                     logger.parent_run_id)
     if not parents:
-        return WarmStart([], [], "cold start: no earlier sweep on the same data and split in MLflow")
+        return WarmStart(note="cold start: no earlier sweep on the same data and split in MLflow")
     space = SearchSpace(search.space)
     points, retraced = [], []
     for raw, value in finished_trials(logger.client, logger.experiment_id, parents, search.metric):

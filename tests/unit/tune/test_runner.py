@@ -20,6 +20,7 @@ from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.results import best_trial, stop_reason
 from medtune.tune.runner import Trainable, run_sweep
 from medtune.tune.trial import train_trial
+from medtune.tune.warm import WarmStart
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -84,7 +85,7 @@ def test_a_warm_sweep_runs_the_replays_before_tpe_proposes(data: TrainData, tmp_
     search = SearchCfg(num_samples=2, min_steps=0, n_startup_trials=0,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
     told = [({"lr": 0.002}, 0.7), ({"lr": 0.02}, 0.9), ({"lr": 0.005}, 0.8)]
-    trainable = Trainable(data, base, search, warm_points=told, replays=[{"lr": 0.02}, {"lr": 0.005}])
+    trainable = Trainable(data, base, search, warm=WarmStart(told, [{"lr": 0.02}, {"lr": 0.005}]))
     board = run_sweep(trainable, tmp_path / "sweep").leaderboard
     # Sampled, lr would never land on these values exactly: both trials are the queued replays.
     assert sorted(json.loads(c)["lr"] for c in board["config"]) == [0.005, 0.02]

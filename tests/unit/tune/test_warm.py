@@ -56,7 +56,7 @@ def test_same_data_and_split_warm_starts_from_the_finished_trials_in_the_space(u
     assert warm.replays == [p for p, _ in sorted(warm.points, key=lambda p: -p[1])]  # best first
     # The searcher's study starts with them as finished trials, typed as the space samples them, and proposes
     # the replays first, in order, before TPE samples anything.
-    storage = warm_study(SearchSpace(SPACE), "max", warm.points, warm.replays)
+    storage = warm_study(SearchSpace(SPACE), "max", warm)
     study = optuna.load_study(study_name=STUDY, storage=storage)
     finished = optuna.trial.TrialState.COMPLETE
     assert [t.state for t in study.trials] == [finished] * 2 + [optuna.trial.TrialState.WAITING] * 2
