@@ -2,8 +2,9 @@
 each time: the pipeline ends with the same outputs as an uninterrupted run of the same project, and after
 every kill each output on disk is either absent or complete (never half a file that reads as complete).
 
-The kill lands while the stage's own process runs: at 60% of the time that stage took in the
-uninterrupted run (measured in this test), or as soon as one of its outputs is being written.
+The kill lands while the stage's own process runs: once it has used 60% of the CPU time that stage used in
+the uninterrupted run (measured in this test; CPU time, which another test's load on the machine does not
+stretch the way it stretches wall time), or as soon as one of its outputs is being written.
 """
 
 from __future__ import annotations
@@ -43,21 +44,33 @@ def stage_process(root: psutil.Process, stage: str) -> psutil.Process | None:
     return None
 
 
-def repro(project: Path, kill: str | None = None, after_s: float = 0.0,
-          lifetimes: dict[str, float] | None = None) -> subprocess.CompletedProcess | None:
-    """`dvc repro` in its own process group. With `kill`, SIGKILL the group `after_s` seconds into that
-    stage (or when it starts writing an output); with `lifetimes`, record how long each stage ran."""
+def cpu_seconds(proc: psutil.Process) -> float:
+    """CPU seconds used so far by a process and its live children (0 once it has gone)."""
+    total = 0.0
+    try:
+        for part in (proc, *proc.children(recursive=True)):
+            times = part.cpu_times()
+            total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total
+
+
+def repro(project: Path, kill: str | None = None, after_cpu_s: float = 0.0,
+          cpu_used: dict[str, float] | None = None) -> subprocess.CompletedProcess | None:
+    """`dvc repro` in its own process group. With `kill`, SIGKILL the group once that stage's process has used
+    `after_cpu_s` CPU seconds (or starts writing an output); with `cpu_used`, record what each stage used."""
     log = open(project / "repro.log", "a")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(["dvc", "repro"], cwd=project, env=tool_env(), stdout=log, stderr=log,
                             start_new_session=True)
-    root, seen, killed_alive = psutil.Process(proc.pid), {}, None
+    root, used, killed_alive = psutil.Process(proc.pid), {}, None
     while proc.poll() is None:
-        for stage in KILLED + ("tune",):
-            if stage_process(root, stage) is not None:
-                seen.setdefault(stage, time.monotonic())
-                if lifetimes is not None:
-                    lifetimes[stage] = time.monotonic() - seen[stage]
-        if kill in seen and (time.monotonic() - seen[kill] >= after_s or writing(project)):
+        for stage in KILLED:
+            if (running := stage_process(root, stage)) is not None:
+                used[stage] = max(used.get(stage, 0.0), cpu_seconds(running))
+        if cpu_used is not None:
+            cpu_used |= used
+        if kill in used and (used[kill] >= after_cpu_s or writing(project)):
             killed_alive = stage_process(root, kill) is not None
             os.killpg(proc.pid, signal.SIGKILL)
             break
@@ -135,11 +148,11 @@ def test_sigkill_during_each_stage_then_repro_ends_as_an_uninterrupted_run(proje
     set_params(project, "search", max_concurrent_trials=1)
     killed = tmp_path / "killed"
     shutil.copytree(project, killed, symlinks=True)  # the same raw files, UIDs and params
-    lifetimes: dict[str, float] = {}
-    repro(project, lifetimes=lifetimes)  # the reference
+    cpu_used: dict[str, float] = {}
+    repro(project, cpu_used=cpu_used)  # the reference
 
     for stage in KILLED:
-        repro(killed, kill=stage, after_s=max(0.2, 0.6 * lifetimes[stage]))
+        repro(killed, kill=stage, after_cpu_s=0.6 * cpu_used[stage])
         assert_complete_or_absent(killed)
         assert stage not in locked_stages(killed), f"DVC recorded the killed {stage} stage as done"
     repro(killed)  # and once more, uninterrupted, to the end

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tests._data import learnable_data
 from tests.integration._proc import tool_env
+
+from medtune.tracking.sweep_log import TRIAL_TAG
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DRIVER = Path(__file__).with_name("_sweep_driver.py")
@@ -31,7 +34,9 @@ def write_data(workdir: Path) -> None:
 
 
 def finished_trials(sweep_dir: Path) -> dict[str, int]:
-    """trial dir -> number of results written, for trials whose last result says done."""
+    """trial dir -> number of results written, for trials whose last result says done. Ray copies each
+    result.json from its staging folder into the sweep folder again while the sweep runs, so one read can
+    catch a file empty; callers keep what earlier reads saw."""
     done = {}
     for result in sweep_dir.glob("*/result.json"):
         lines = result.read_text().splitlines()
@@ -40,10 +45,24 @@ def finished_trials(sweep_dir: Path) -> dict[str, int]:
     return done
 
 
-def started_trials(sweep_dir: Path) -> list[Path]:
+def trial_id(trial_dir: str) -> str:
+    return trial_dir.split("_")[2]  # guarded_trial_<id>_<n>_<config>_<date>
+
+
+def epochs_logged(workdir: Path) -> dict[str, int]:
+    """trial id -> epochs MLflow holds for it, over all its runs: a trial run again would log them again.
+    MLflow, not result.json: a driver killed while Ray copied a finished trial's file leaves it empty."""
+    client = MlflowClient(f"sqlite:///{workdir / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("resume")
+    epochs: Counter[str] = Counter()
+    for run in client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'"):
+        epochs[run.data.tags[TRIAL_TAG]] += len(client.get_metric_history(run.info.run_id, "steps"))
+    return dict(epochs)
+
+
+def started_trials(sweep_dir: Path, finished: dict[str, int]) -> list[Path]:
     """Trial folders with at least one checkpoint whose trial has not finished."""
-    done = finished_trials(sweep_dir)
-    return [d for d in sweep_dir.glob("guarded_trial_*") if d.name not in done and any(d.glob("checkpoint_*"))]
+    return [d for d in sweep_dir.glob("guarded_trial_*") if d.name not in finished and any(d.glob("checkpoint_*"))]
 
 
 def replace_saved_checkpoints(trial_dir: Path) -> None:
@@ -62,18 +81,22 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
     env = tool_env()
     first = subprocess.Popen([sys.executable, str(DRIVER), str(tmp_path)], env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before: dict[str, int] = {}  # trial dir -> results, as read while the sweep ran
     try:
         deadline = time.monotonic() + 300
-        while len(finished_trials(sweep_dir)) < 2 and time.monotonic() < deadline:
+        while len(before) < 2 and time.monotonic() < deadline:
             assert first.poll() is None, "the sweep ended before it could be interrupted"
+            before |= finished_trials(sweep_dir)
             time.sleep(0.5)
-        time.sleep(3)  # past one experiment-state save (every 2 s), with the third trial half-way
+        for _ in range(6):  # 3 s: past one experiment-state save (every 2 s), with the third trial half-way
+            before |= finished_trials(sweep_dir)
+            time.sleep(0.5)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray runtime it started
         first.wait()
-    before = finished_trials(sweep_dir)
+    before |= finished_trials(sweep_dir)
     assert 2 <= len(before) < 4, before
-    unfinished = started_trials(sweep_dir)
+    unfinished = started_trials(sweep_dir, before)
     assert unfinished, "no trial was running when the driver was killed"
     for trial_dir in unfinished:
         replace_saved_checkpoints(trial_dir)
@@ -86,10 +109,9 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
     # The trial the saved state holds (not one started in its last 2 s) resumed from the later checkpoint.
     assert any(f"{d.name} resumes from its newer checkpoint_" in second.stdout for d in unfinished), second.stdout
 
-    after = finished_trials(sweep_dir)
-    assert len(after) == 4
+    epochs = epochs_logged(tmp_path)
     for trial, results in before.items():
-        assert after[trial] == results, f"{trial} was run again"
+        assert epochs[trial_id(trial)] == results, f"{trial} was run again"
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     experiment = client.get_experiment_by_name("resume")
