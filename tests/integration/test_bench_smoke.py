@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
      "loader/step"),
     ("bench.presets", "presets-smoke.json", {"presets", "n_train", "machine"}, "best val AUROC"),
     ("bench.memory", "memory-smoke.json", {"rss_ratio", "images_npy_dtype", "results", "machine"}, "rss_ratio"),
+    ("bench.startup", "startup-smoke.json", {"commands", "repeats", "machine"}, "with medtune's exit"),
 ])
 def test_bench_smoke(tmp_path: Path, script: str, result: str, keys: set[str], table: str) -> None:
     proc = run([sys.executable, "-m", script, "--smoke-test", "--results", str(tmp_path)], ROOT)
@@ -38,6 +39,8 @@ def test_bench_smoke(tmp_path: Path, script: str, result: str, keys: set[str], t
         assert all(r["medtune_images_s"] > 0 and r["bare_images_s"] > 0 for r in written["results"])
     if script == "bench.presets":
         assert [r["preset"] for r in written["presets"]] == ["fast"] and written["presets"][0]["trials"] == 2
+    if script == "bench.startup":  # both arms ran the stage's command to its one-line error
+        assert all(written["commands"]["test"][f"{arm}_median_s"] > 0 for arm in ("medtune_exit", "normal_exit"))
     if script == "bench.memory":
         assert written["images_npy_dtype"] == "uint8" and written["results"][0]["child"]["status"] == "completed"
 
