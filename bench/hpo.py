@@ -10,7 +10,8 @@ order trials finished) a strategy spends until its best val AUROC first reaches 
 divided by what random spent to get there; also reported counted in epochs, within the first --trials TPE
 trials (equal trial counts), and as the best val AUROC each reaches on random's epochs (equal budget, in
 epochs). `warm` is a TPE + ASHA sweep on another training seed told the finished trials of the cold one,
-running its best 3 configs again first (a second `dvc exp run` on the same data); `two_at_a_time` is the
+running its best 3 configs again first (a second `dvc exp run` on the same data); `warm_told_only` the same
+without the replays (warm starts before them, side by side in one run); `two_at_a_time` is the
 default the current one replaced (two trials side by side on one CPU each, so ASHA and TPE see results in
 an order timing decides). Random search samples epochs (no ASHA to decide them). Writes
 bench/results/hpo.json.
@@ -44,6 +45,7 @@ from medtune.tune.warm import WarmStart, best_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTION = "tpe_asha_two_at_a_time"  # the default before one trial at a time: 2 concurrent trials x 1 CPU
+TOLD_ONLY = "tpe_asha_warm_told_only"  # warm-started as before replays: told the cold sweep's trials, nothing re-run
 
 
 def run_arm(strategy: str, trainable: Trainable, sweep_dir: Path) -> dict:
@@ -111,6 +113,9 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
     # Another seed: no replay retraces a logged run.
     warm.warm = WarmStart(told, best_configs(told, warm.search.mode, retraced=[]), "bench: the cold sweep")
     arms["tpe_asha_warm"] = run_arm("tpe_asha", warm, workdir / f"warm-{seed}")
+    told_only = Trainable(data, warm.base, longer)
+    told_only.warm = WarmStart(told, [], "bench: the cold sweep, nothing replayed")
+    arms[TOLD_ONLY] = run_arm("tpe_asha", told_only, workdir / f"told-{seed}")
     # The default this one replaced: two trials side by side, one CPU each.
     side_by_side = dataclasses.replace(longer, max_concurrent_trials=2, cpus_per_trial=1)
     arms[OPTION] = run_arm("tpe_asha", Trainable(data, base, side_by_side), workdir / f"two-{seed}")
@@ -127,8 +132,9 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
             "best_at_random_epochs": best_within(arm, sum(arms["random"]["epochs"]), "epochs")}
     # A warm sweep also against the cold TPE sweep it follows: compute to the cold sweep's final best.
     cold = arms["tpe_asha"]
-    out["warm_vs_cold_ratio"] = (compute_to_reach(arms["tpe_asha_warm"], cold["best"])
-                                 / compute_to_reach(cold, cold["best"]))
+    for name in ("tpe_asha_warm", TOLD_ONLY):
+        out[name]["vs_cold_ratio"] = compute_to_reach(arms[name], cold["best"]) / compute_to_reach(cold, cold["best"])
+    out["warm_vs_cold_ratio"] = out["tpe_asha_warm"]["vs_cold_ratio"]
     return out
 
 
@@ -174,7 +180,7 @@ def main() -> None:
                 break
             seeds.append(one_seed(seed, data, params, args, Path(tmp)))
             print(f"seed {seed}: " + ", ".join(f"{k} {seeds[-1][k]['ratio_vs_random']:.2f}x"
-                                               for k in ("tpe_asha", "tpe_asha_warm")))
+                                               for k in ("tpe_asha", "tpe_asha_warm", TOLD_ONLY)))
     ray.shutdown()
     cold = summary([s["tpe_asha"]["ratio_vs_random"] for s in seeds])
     cold_epochs = summary([s["tpe_asha"]["epochs_ratio_vs_random"] for s in seeds])
@@ -182,15 +188,17 @@ def main() -> None:
     warm = summary([s["tpe_asha_warm"]["ratio_vs_random"] for s in seeds])
     warm_cold = summary([s["warm_vs_cold_ratio"] for s in seeds])
     option = summary([s[OPTION]["ratio_vs_random"] for s in seeds])
+    told_only = summary([s[TOLD_ONLY]["ratio_vs_random"] for s in seeds])
+    told_only_cold = summary([s[TOLD_ONLY]["vs_cold_ratio"] for s in seeds])
     option_epochs = summary([s[OPTION]["epochs_ratio_vs_random"] for s in seeds])
     # What one trial at a time costs in wall time: seconds per epoch trained, default over the option.
     pace = summary([(s["tpe_asha"]["wall_s"] / sum(s["tpe_asha"]["epochs"]))
                     / (s[OPTION]["wall_s"] / sum(s[OPTION]["epochs"])) for s in seeds])
     equal_budget = {k: [s[k]["best_at_random_epochs"] for s in seeds]
-                    for k in ("random", "tpe_asha", "tpe_asha_warm", OPTION)}
+                    for k in ("random", "tpe_asha", "tpe_asha_warm", TOLD_ONLY, OPTION)}
     print(f"\n{'strategy':26s} {'median':>8s} {'min':>7s} {'max':>7s}   compute to reach random's final best "
           f"val AUROC, x random ({dataset}, {len(seeds)} seeds x {args.trials} trials)")
-    for name, s in (("tpe_asha", cold), ("tpe_asha_warm", warm), (OPTION, option)):
+    for name, s in (("tpe_asha", cold), ("tpe_asha_warm", warm), (TOLD_ONLY, told_only), (OPTION, option)):
         print(f"{name:26s} {fmt(s['median']):>8s} {fmt(s['min']):>7s} {fmt(s['max']):>7s}   "
               f"({s['not_reached']} of {len(seeds)} seeds never reached it)")
     print(f"TPE+ASHA vs random: compute {fmt(cold['median'])}x (goal <= 0.4x; counted in epochs "
@@ -215,7 +223,9 @@ def main() -> None:
                                 "compute_ratio_epochs": option_epochs["median"],
                                 "compute_ratio_epochs_spread": option_epochs,
                                 "default_wall_per_epoch_ratio": pace["median"],
-                                "default_wall_per_epoch_ratio_spread": pace}},
+                                "default_wall_per_epoch_ratio_spread": pace},
+                       TOLD_ONLY: {"compute_ratio": told_only["median"], "compute_ratio_spread": told_only,
+                                   "vs_cold_ratio": told_only_cold["median"], "vs_cold_spread": told_only_cold}},
            "goal": "compute_ratio <= 0.4",
            "goal_met": cold["median"] is not None and bool(cold["median"] <= 0.4),
            "wall_s": time.perf_counter() - started, "per_seed": seeds, "smoke_test": args.smoke_test,
