@@ -156,7 +156,7 @@ def predict(inputs: list[Path] = typer.Argument(..., help="DICOM files and/or fo
 def main() -> None:
     """The `medtune` command. After every exit handler has run (Ray's shutdown, MLflow's and logging's
     flushes), the garbage collector is frozen: its last passes over the objects of torch, Lightning and
-    MLflow took ~2 s of each command's exit (bench/startup.py), memory the operating system frees anyway."""
+    MLflow took 1-2 s of each command's exit (bench/startup.py), memory the operating system frees anyway."""
     atexit.register(gc.freeze)  # registered first, so it runs after the handlers the stages' imports add
     app()
 
