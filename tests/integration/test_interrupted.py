@@ -68,8 +68,6 @@ def repro(project: Path, kill: str | None = None, after_cpu_s: float = 0.0,
         for stage in KILLED:
             if (running := stage_process(root, stage)) is not None:
                 used[stage] = max(used.get(stage, 0.0), cpu_seconds(running))
-        if cpu_used is not None:
-            cpu_used |= used
         if kill in used and (used[kill] >= after_cpu_s or writing(project)):
             killed_alive = stage_process(root, kill) is not None
             os.killpg(proc.pid, signal.SIGKILL)
@@ -77,6 +75,8 @@ def repro(project: Path, kill: str | None = None, after_cpu_s: float = 0.0,
         time.sleep(0.02)
     proc.wait()
     log.close()
+    if cpu_used is not None:
+        cpu_used |= used
     if kill is not None:
         assert killed_alive, f"`medtune {kill}` had already finished when the kill came"
         return None

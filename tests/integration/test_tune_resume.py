@@ -49,13 +49,11 @@ def trial_id(trial_dir: str) -> str:
     return trial_dir.split("_")[2]  # guarded_trial_<id>_<n>_<config>_<date>
 
 
-def epochs_logged(workdir: Path) -> dict[str, int]:
+def epochs_logged(client: MlflowClient, trial_runs: list) -> dict[str, int]:
     """trial id -> epochs MLflow holds for it, over all its runs: a trial run again would log them again.
     MLflow, not result.json: a driver killed while Ray copied a finished trial's file leaves it empty."""
-    client = MlflowClient(f"sqlite:///{workdir / 'mlruns.db'}")
-    experiment = client.get_experiment_by_name("resume")
     epochs: Counter[str] = Counter()
-    for run in client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'"):
+    for run in trial_runs:
         epochs[run.data.tags[TRIAL_TAG]] += len(client.get_metric_history(run.info.run_id, "steps"))
     return dict(epochs)
 
@@ -109,15 +107,15 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
     # The trial the saved state holds (not one started in its last 2 s) resumed from the later checkpoint.
     assert any(f"{d.name} resumes from its newer checkpoint_" in second.stdout for d in unfinished), second.stdout
 
-    epochs = epochs_logged(tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("resume")
+    trials = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'")
+    epochs = epochs_logged(client, trials)
     for trial, results in before.items():
         assert epochs[trial_id(trial)] == results, f"{trial} was run again"
 
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
-    experiment = client.get_experiment_by_name("resume")
     parents = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'sweep'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    trials = client.search_runs([experiment.experiment_id], filter_string="tags.`medtune.kind` = 'trial'")
     # A trial started in the last 2 s before the kill is not in Tune's saved state: the resumed sweep ran a
     # new one in its place and closed the old run as lost, so none is left RUNNING.
     kept = [r for r in trials if r.data.tags.get("medtune.stop_reason") != "lost_with_driver"]
