@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
@@ -21,6 +21,9 @@ from medtune.data.store import ImageArray
 from medtune.data.transforms import train_transform
 from medtune.errors import DataError
 from medtune.task import Task, read_task
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 INDEX_COLUMNS = ("row", "sample_id", "patient_key", "label")  # and `target` or (multilabel) `targets`
 

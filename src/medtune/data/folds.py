@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from medtune.data.grouping import link_groups
 from medtune.errors import DataError
@@ -51,6 +50,9 @@ def assign_folds(index: pd.DataFrame, splits: dict[str, Any], setting: int | str
         raise DataError(f"split.folds: {k} folds need at least {k} patients in train + val, found "
                         f"{groups.nunique()}")
     strata = rows["stratum"] if "stratum" in rows.columns else rows.get("target", pd.Series(0, index=rows.index))
+    # Imported here: the tune, promote and test stages read folds but never make them (~1 s of scikit-learn).
+    from sklearn.model_selection import StratifiedGroupKFold
+
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     ids = rows["sample_id"].astype(str).to_numpy()
     return [sorted(ids[held]) for _, held in cv.split(ids, np.asarray(strata).astype(int), groups.to_numpy())]

@@ -7,8 +7,12 @@ or float32 in [0, 1] for a 16-bit store.
 
 from __future__ import annotations
 
-import albumentations as A
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 
 def _clip_unit(image: np.ndarray, **_: object) -> np.ndarray:
@@ -28,6 +32,10 @@ def train_transform(strength: float, seed: int | None = None) -> A.Compose | Non
         raise ValueError(f"augment strength must be in [0, 1], got {strength}")
     if strength == 0:
         return None
+    # Imported here: only a training process augments, and the stages that merely load a split (promote,
+    # test) would pay ~0.5 s for it.
+    import albumentations as A
+
     s = float(strength)
     holes = max(1, round(3 * s))
     return A.Compose(

@@ -36,7 +36,6 @@ from medtune.models.ensemble import EnsembleNet
 from medtune.models.inference import calibrate, load_net, predict_proba
 from medtune.task import Task
 from medtune.tracking.pretrained import resolve_pretrained
-from medtune.train import fit
 
 
 @dataclass
@@ -74,6 +73,8 @@ class Candidate:
 def refit_folds(cfg: TrainCfg, processed: Path, splits: dict[str, Any], task: Task, tta: bool,
                 init_state: dict | None = None) -> FoldFit:
     """Fit `cfg` once per fold on the other folds; each model predicts its held-out fold."""
+    from medtune.train import fit  # Lightning (~2.5 s to import): only a promote with CV folds trains
+
     pool = [str(s) for name in ("train", "val") for s in splits[name]]
     outputs, ys, ids, patients, nets, spec = [], [], [], [], [], {}
     for k, held in enumerate(splits["folds"]):

@@ -17,9 +17,11 @@ from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoi
 from ray.tune.experiment.trial import Trial
 from ray.tune.utils.serialization import _loads_with_cloudpickle
 
-from medtune.tune.trial import CHECKPOINT_FILE, PROGRESS_FILE, TRAINER_FILE
-
 CHECKPOINT_GLOB = "checkpoint_*"
+# A trial's checkpoint (trial.py writes it): the bare weights, the Lightning state, the best metric so far.
+CHECKPOINT_FILE = "model.pt"
+TRAINER_FILE = "trainer.ckpt"
+PROGRESS_FILE = "progress.json"
 
 
 def restore_missing_checkpoints(sweep_dir: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from ray import tune
 
 from medtune.config import TrainCfg
 from medtune.errors import MedtuneError
-from medtune.tune.trial import CHECKPOINT_FILE
+from medtune.tune.restore import CHECKPOINT_FILE
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Ray Tune sweep: OptunaSearch (seeded multivariate TPE, warm-started from earlier sweeps) + ASHA over `fit()`.
 
 Ray is confined to the tune/ package (its API moves between releases; docs/architecture.md): this module
-builds and runs the Tuner, `trial.py` is what runs on a worker, `callbacks.py` what the driver does per
-trial event, `results.py` the tables a finished sweep leaves. The driver turns trial reports into MLflow
-runs through SweepLogger, so workers never need a route to the tracking server.
+builds and runs the Tuner, `trial.py` is what runs on a worker (`launch.py` what Tune is handed, which
+imports it there), `callbacks.py` what the driver does per trial event, `results.py` the tables a finished
+sweep leaves. The driver turns trial reports into MLflow runs through SweepLogger, so workers never need
+a route to the tracking server.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from medtune.tracking.sweep_log import SweepLogger
 from medtune.tune.callbacks import MlflowDriverCallback
 from medtune.tune.cluster import check_reachable, check_storage, check_trial_fits
 from medtune.tune.console import TrialLines, quiet_logs
+from medtune.tune.launch import TRIAL_MODULE, guarded_trial
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.restore import restore_missing_checkpoints
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
-from medtune.tune.trial import guarded_trial, train_trial
 from medtune.tune.warm import WarmStart
 
 DONE_MARKER = "medtune_sweep_done"
@@ -79,7 +80,7 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     # data: they are kept for as long as a stage prepares.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
              logging_level=level, _node_ip_address="127.0.0.1",
-             _system_config={"preload_python_modules": [train_trial.__module__],
+             _system_config={"preload_python_modules": [TRIAL_MODULE],
                              "idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_S * 1000})
 
 
@@ -101,7 +102,7 @@ class Trainable:
     base: TrainCfg
     search: SearchCfg
     init_states: dict[str, dict] = dataclasses.field(default_factory=dict)  # arch -> pretrained weights
-    trial_fn: Callable[..., None] = train_trial  # injectable for fault tests
+    trial_fn: Callable[..., None] | None = None  # None: trial.train_trial; injectable for fault tests
     warm: WarmStart = dataclasses.field(default_factory=WarmStart)  # earlier trials TPE is told and runs first
     epochs_as_budget: bool = True  # False: epochs sampled like any key (bench/hpo.py's random baseline)
     plan: Plan = dataclasses.field(init=False)

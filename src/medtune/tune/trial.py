@@ -10,10 +10,10 @@ import dataclasses
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import albumentations  # noqa: F401  preloaded with the worker (transforms.py imports it on first use)
 import pytorch_lightning as pl
 import ray
 import torch
@@ -23,10 +23,7 @@ from medtune.config import TrainCfg
 from medtune.data.datamodule import TrainData
 from medtune.train import fit
 from medtune.tune.plan import trial_epochs
-
-CHECKPOINT_FILE = "model.pt"
-TRAINER_FILE = "trainer.ckpt"
-PROGRESS_FILE = "progress.json"
+from medtune.tune.restore import CHECKPOINT_FILE, PROGRESS_FILE, TRAINER_FILE
 
 
 class ReportEachEpoch(pl.Callback):
@@ -71,13 +68,4 @@ def train_trial(config: dict[str, Any], data: TrainData, base: TrainCfg, metric:
                 best = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())["best"]
         fit(cfg, data, callbacks=[ReportEachEpoch(metric, mode, best, cfg.epochs)], accelerator=accelerator,
             init_state=init_states.get(cfg.arch), resume_ckpt=resume)
-
-
-def guarded_trial(config: dict[str, Any], trial_fn: Callable[..., None], metric: str, **kwargs: Any) -> None:
-    """Out of memory ends this trial with reason `oom` instead of an error Tune would retry: a
-    config that does not fit will not fit on the second try either, and the sweep goes on."""
-    try:
-        trial_fn(config, metric=metric, **kwargs)
-    except torch.OutOfMemoryError as exc:
-        tune.report({"oom": 1.0, f"best_{metric}": float("nan"), "error": str(exc).splitlines()[0][:300]})
 

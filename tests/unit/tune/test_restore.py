@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medtune.tune.restore import newest_complete, restore_missing_checkpoints
-from medtune.tune.trial import CHECKPOINT_FILE, PROGRESS_FILE, TRAINER_FILE
+from medtune.tune.restore import (
+    CHECKPOINT_FILE,
+    PROGRESS_FILE,
+    TRAINER_FILE,
+    newest_complete,
+    restore_missing_checkpoints,
+)
 
 
 def checkpoint(trial_dir: Path, index: int, files: tuple[str, ...] = (CHECKPOINT_FILE, TRAINER_FILE,
