@@ -58,7 +58,7 @@ def checkout(rev: str, folder: Path) -> str:
 def arm_envs(work: Path, against: Path | None) -> dict[str, dict[str, str]]:
     """Each arm's environment: its `medtune` first on PATH and, for REV's arm, REV's code first on
     PYTHONPATH (ahead of this checkout's editable install), which Ray's workers inherit."""
-    envs = {"medtune_exit": tool_env(), "normal_exit": tool_env()}
+    envs = {arm: tool_env() for arm in ARMS}
     envs["normal_exit"]["PATH"] = f"{shim_bin(work / 'normal', 'app')}{os.pathsep}{envs['normal_exit']['PATH']}"
     if against is not None:
         env = envs[AGAINST] = tool_env()
