@@ -76,6 +76,17 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], expect: int) -> float:
     return wall
 
 
+def interleaved(cmd: list[str], cwd: Path, envs: dict[str, dict[str, str]], times: int,
+                expect: int) -> dict[str, list[float]]:
+    """`cmd`'s wall in each arm's environment, `times` rounds of one run per arm (a slow spell of the shared
+    machine then hits every arm alike)."""
+    runs: dict[str, list[float]] = {arm: [] for arm in envs}
+    for _ in range(times):
+        for arm, env in envs.items():
+            runs[arm].append(timed(cmd, cwd, env, expect))
+    return runs
+
+
 def compare(runs: dict[str, list[float]]) -> dict[str, float | list[float]]:
     medians = {arm: statistics.median(walls) for arm, walls in runs.items()}
     out = {**{f"{arm}_s": walls for arm, walls in runs.items()}, **{f"{arm}_median_s": m for arm, m in medians.items()},
@@ -124,21 +135,13 @@ def measure(work: Path, envs: dict[str, dict[str, str]], stages: tuple[str, ...]
     """Each stage's command `repeats` times and `dvc repro -f` `repros` times per arm, arms interleaved."""
     out: dict = {"commands": {}}
     for stage in stages:
-        runs: dict[str, list[float]] = {arm: [] for arm in envs}
-        for _ in range(repeats):
-            for arm, env in envs.items():
-                runs[arm].append(timed(["medtune", stage, "--params", str(work / "missing.yaml")], work, env,
-                                       expect=2))
-        out["commands"][stage] = compare(runs)
+        out["commands"][stage] = compare(interleaved(["medtune", stage, "--params", str(work / "missing.yaml")],
+                                                     work, envs, repeats, expect=2))
         print(line(f"medtune {stage} (start-up + exit)", out["commands"][stage]), flush=True)
     if repros:
         proj = make_project(work / "repro", SMOKE | {"preprocess": {"image_size": 16}}, 0, ["--patients", "24"])
         sh(["dvc", "repro"], proj, 1800)  # outputs and caches in place before the clock runs
-        runs = {arm: [] for arm in envs}
-        for _ in range(repros):
-            for arm, env in envs.items():
-                runs[arm].append(timed(["dvc", "repro", "-f"], proj, env, expect=0))
-        out["repro"] = compare(runs)
+        out["repro"] = compare(interleaved(["dvc", "repro", "-f"], proj, envs, repros, expect=0))
         out["repro_ratio"] = out["repro"]["ratio"]
         if AGAINST in envs:
             out["repro_ratio_vs_against"] = out["repro"]["ratio_vs_against"]
