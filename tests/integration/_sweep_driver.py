@@ -39,6 +39,7 @@ def main(workdir: Path) -> None:
     result = run_sweep(Trainable(load(workdir), base, search), sweep_dir, logger, resume=True)
     logger.finish({"trials": len(result.leaderboard)}, [], {})
     print("TRIALS", len(result.leaderboard))
+    print("CURVES", sum(trial in result.history for trial in result.leaderboard["trial_id"]))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A sweep whose driver is killed mid-way resumes with Tuner.restore: finished trials are not re-run, an
-unfinished one goes on from its checkpoint even when Ray had deleted the one its saved state names, the
-searcher is still Optuna, and the trial count equals num_samples (ray issue 30861)."""
+unfinished one goes on from its checkpoint even when Ray had deleted the one its saved state names, every
+trial keeps its learning curve even when its result file was left empty, the searcher is still Optuna, and
+the trial count equals num_samples (ray issue 30861)."""
 
 from __future__ import annotations
 
@@ -98,12 +99,16 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
     assert unfinished, "no trial was running when the driver was killed"
     for trial_dir in unfinished:
         replace_saved_checkpoints(trial_dir)
+    # Ray's other race, made certain: a driver killed while Ray copied a finished trial's result file leaves
+    # it empty, and the resumed sweep has no learning curve for that trial from Ray.
+    (sweep_dir / next(iter(before)) / "result.json").write_text("")
 
     second = subprocess.run([sys.executable, str(DRIVER), str(tmp_path)], env=env, capture_output=True,
                             text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming the unfinished sweep" in second.stdout
     assert "TRIALS 4" in second.stdout
+    assert "CURVES 4" in second.stdout, "a finished trial lost its learning curve with the driver"
     # The trial the saved state holds (not one started in its last 2 s) resumed from the later checkpoint.
     assert any(f"{d.name} resumes from its newer checkpoint_" in second.stdout for d in unfinished), second.stdout
 

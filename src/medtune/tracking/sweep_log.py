@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import mlflow
+import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -96,6 +97,20 @@ class SweepLogger:
                  if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if batch:
             self.client.log_batch(run_id, metrics=batch)
+
+    def trial_history(self, trial_id: str, metric: str) -> pd.DataFrame | None:
+        """A trial's `metric` per epoch as logged here (columns epoch, `metric`, timestamp in seconds), or None.
+        The learning curve of a trial whose Ray result file a killed driver left cut short: this record of
+        it is written by the driver as each epoch arrives. An epoch logged twice (a retried trial reports it
+        again from its checkpoint) keeps its last value."""
+        run_id = self.children.get(trial_id)
+        logged = self.client.get_metric_history(run_id, metric) if run_id else []
+        if not logged:
+            return None
+        frame = pd.DataFrame({"epoch": [m.step for m in logged], metric: [m.value for m in logged],
+                              "timestamp": [m.timestamp / 1000 for m in logged]})
+        frame = frame.sort_values(["epoch", "timestamp"], kind="stable")
+        return frame.drop_duplicates("epoch", keep="last").reset_index(drop=True)
 
     def trial_ended(self, trial_id: str, status: str, reason: str, summary: dict[str, Any]) -> None:
         """Close a trial's run with its stop reason (completed, asha_stopped, oom, error)."""

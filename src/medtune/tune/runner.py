@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import ray
 from ray import tune
 from ray.tune.execution import class_cache
@@ -219,8 +220,18 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     grid = tuner.fit()
     board = leaderboard(grid, base, search.metric, search.mode)
     (sweep_dir / DONE_MARKER).write_text("done\n")
+    history = histories(grid)
+    if logger:
+        history |= logged_curves(logger, [t for t in board["trial_id"] if t not in history], search.metric)
     return SweepResult(board, best_trial(board, search.mode), logger.parent_run_id if logger else None,
-                       sweep_dir, histories(grid))
+                       sweep_dir, history)
+
+
+def logged_curves(logger: SweepLogger, trial_ids: list[str], metric: str) -> dict[str, pd.DataFrame]:
+    """Learning curves from MLflow for trials Ray has none of: a driver killed while Ray copied a finished
+    trial's result file leaves it cut short, and the resumed sweep reads nothing from it."""
+    curves = {trial: logger.trial_history(trial, metric) for trial in trial_ids}
+    return {trial: frame for trial, frame in curves.items() if frame is not None}
 
 
 def saved_parent_run(sweep_dir: Path) -> str | None:

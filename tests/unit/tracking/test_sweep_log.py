@@ -48,6 +48,20 @@ def test_parent_with_nested_trials_and_resume(tmp_path: Path) -> None:
     assert parent.info.status == "FINISHED" and parent.data.metrics["best_val_auroc"] == 0.7
 
 
+def test_a_trials_learning_curve_reads_back_one_value_per_epoch(tmp_path: Path) -> None:
+    log = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
+    log.trial_started("a", {"lr": 0.01})
+    for epoch, value in ((1, 0.6), (2, 0.7), (2, 0.75), (3, 0.8)):  # epoch 2 again: retried from its checkpoint
+        log.trial_result("a", {"val_auroc": value}, epoch)
+        time.sleep(0.002)  # distinct timestamps: the later report of an epoch wins
+    curve = log.trial_history("a", "val_auroc")
+    assert curve["epoch"].tolist() == [1, 2, 3]
+    assert curve["val_auroc"].round(2).tolist() == [0.6, 0.75, 0.8]
+    assert curve["timestamp"].between(time.time() - 60, time.time()).all()  # seconds, as Ray's results have
+    assert log.trial_history("a", "val_loss") is None
+    assert log.trial_history("never-started", "val_auroc") is None
+
+
 def test_a_sweep_that_raises_leaves_its_parent_run_killed(tmp_path: Path) -> None:
     log = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
     try:
