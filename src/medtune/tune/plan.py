@@ -100,13 +100,15 @@ def plan_sweep(base: TrainCfg, search: SearchCfg, n_train: int,
     most = steps_per_epoch(n_train, int(smallest))
     max_steps = max(min_steps + most, top_epochs * most)  # a raised trial overshoots by < 1 epoch
     if search.grace_period == "auto":
-        # max_t / rf^2, so ASHA has two rungs to cut at, but not before one epoch at the largest batch (a
-        # trial reports once per epoch). Not floored at min_steps: on a small cohort that left one rung near
-        # max_t and ASHA cut almost nothing (bench/hpo.py; min_steps still sets how long a survivor trains).
+        # max_t / rf^2, so ASHA has two rungs to cut at, in whole epochs at the largest batch, at least one:
+        # a trial reports once per epoch, and a rung between two reports is judged at the next one (5 steps
+        # with 4-step epochs was judged at 8, its next rung at 16: rungs 2x apart, not rf). Not floored at
+        # min_steps: on a small cohort that left one rung near max_t and ASHA cut almost nothing
+        # (bench/hpo.py; min_steps still sets how long a survivor trains).
         epoch = steps_per_epoch(n_train, int(biggest))
-        grace = max(epoch, max_steps // search.reduction_factor ** 2)
+        grace = epoch * max(1, max_steps // search.reduction_factor ** 2 // epoch)
         why.append(f"ASHA grace {grace} steps (rungs x{search.reduction_factor}) because trials run up to "
-                   f"{max_steps} steps and one epoch at batch {biggest} is {epoch}")
+                   f"{max_steps} steps and a trial reports every epoch, {epoch} steps at batch {biggest}")
     else:
         grace = int(search.grace_period)
     grace = min(grace, max_steps)

@@ -32,7 +32,18 @@ def test_a_large_cohort_keeps_its_batches_and_asha_has_rungs() -> None:
     assert search.space == space[:1] and base.batch_size == 64
     assert plan.max_steps == 12 * steps_per_epoch(4708, 32)
     assert plan.grace_steps * search.reduction_factor ** 2 <= plan.max_steps  # two rungs to cut at
+    assert plan.grace_steps % steps_per_epoch(4708, 128) == 0                  # on a report of the largest batch
     assert plan.startup_trials == 5                                            # TPE guides 27 of 32
+
+
+def test_asha_rungs_fall_on_reports_so_each_is_rf_times_the_one_before() -> None:
+    # bench/hpo.py's cohort: 100 images, batch capped at 25 (4-step epochs), trials up to 12 epochs (48 steps).
+    # max_t / rf^2 is 5 steps, which ASHA would judge at the next report (8 steps) and its next rung (15) at
+    # 16: epochs 2 and 4, then 12. In whole epochs the rungs are epochs 1, 3 and 9.
+    space = (ParamSpec("batch_size", choices=(32, 64)), ParamSpec("epochs", low=1, high=12))
+    _, _, plan = plan_sweep(TrainCfg(), SearchCfg(num_samples=64, space=space), n_train=100)
+    assert plan.max_steps == 48 and plan.grace_steps == steps_per_epoch(100, 25) == 4
+    assert any("ASHA grace 4 steps" in why and "4 steps at batch 25" in why for why in plan.why)
 
 
 def test_under_asha_the_epochs_range_is_its_budget_not_a_sampled_key() -> None:
