@@ -1,6 +1,7 @@
 """A sweep whose driver is killed mid-way resumes with Tuner.restore: finished trials are not re-run, an
 unfinished one goes on from its checkpoint even when Ray had deleted the one its saved state names, every
-trial keeps its learning curve even when its result file was left empty, the searcher is still Optuna, and
+trial keeps its learning curve even when its result file was left empty, a state file Ray left cut short is
+restored from the killed driver's staging folder, the searcher is still Optuna, and
 the trial count equals num_samples (ray issue 30861)."""
 
 from __future__ import annotations
@@ -102,11 +103,15 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path)
     # Ray's other race, made certain: a driver killed while Ray copied a finished trial's result file leaves
     # it empty, and the resumed sweep has no learning curve for that trial from Ray.
     (sweep_dir / next(iter(before)) / "result.json").write_text("")
+    # The same race on Ray's own state files: with one cut short Ray would restart the sweep from nothing.
+    cut = next(sweep_dir.glob("search_gen_state-*.json"))
+    cut.write_bytes(b"")
 
     second = subprocess.run([sys.executable, str(DRIVER), str(tmp_path)], env=env, capture_output=True,
                             text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming the unfinished sweep" in second.stdout
+    assert f"{cut.name} was cut short" in second.stdout
     assert "TRIALS 4" in second.stdout
     assert "CURVES 4" in second.stdout, "a finished trial lost its learning curve with the driver"
     # The trial the saved state holds (not one started in its last 2 s) resumed from the later checkpoint.

@@ -6,6 +6,12 @@ checkpoint already gone, and the restored trial then fails twice with "Could not
 it does not exist on storage anymore" and ends in ERROR: its training is lost although its newer checkpoints
 are on disk. The newest of those is copied to the name the state holds, so the trial resumes from further on.
 The Ray state is read with Ray's own loaders (private, of the pinned Ray; this is their only user).
+
+Ray also copies its state files (the experiment, the search generator, the searcher) from the driver's
+staging folder into the sweep folder after every save, not atomically: a driver killed mid-copy leaves one
+cut short, and Ray then logs "Failed to restore the run state", restarts the sweep from nothing and drops
+its finished trials. The staging folder (under Ray's session folder, which the kill leaves on disk) holds
+each save whole, so `repair_cut_state` copies all of them back when any copy in the sweep folder is cut.
 """
 
 from __future__ import annotations
@@ -13,15 +19,53 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ray import cloudpickle
 from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
 from ray.tune.experiment.trial import Trial
 from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+from medtune.errors import MedtuneError
 
 CHECKPOINT_GLOB = "checkpoint_*"
 # A trial's checkpoint (trial.py writes it): the bare weights, the Lightning state, the best metric so far.
 CHECKPOINT_FILE = "model.pt"
 TRAINER_FILE = "trainer.ckpt"
 PROGRESS_FILE = "progress.json"
+# What Ray saves of a sweep on the driver every 2 s: the experiment, the search generator, the searcher.
+STATE_GLOBS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
+
+
+def repair_cut_state(sweep_dir: Path, ray_root: Path) -> list[str]:
+    """When a state file in `sweep_dir` is cut short, copy every state file back from the killed driver's
+    staging folder under `ray_root` (Ray's temp folder, all sessions), one whole save; returns the names
+    copied. Raises MedtuneError when a cut file has no whole copy: Ray would silently start over."""
+    saved = [path for pattern in STATE_GLOBS for path in sweep_dir.glob(pattern)]
+    if all(_whole(path) for path in saved):
+        return []
+    copied = []
+    for path in saved:
+        pattern = f"session_*/artifacts/*/{sweep_dir.name}/driver_artifacts/{path.name}"
+        staged = [c for c in sorted(ray_root.glob(pattern)) if _whole(c)]
+        if staged:
+            shutil.copyfile(staged[-1], path)
+            copied.append(path.name)
+        elif not _whole(path):
+            raise MedtuneError(f"tune: the sweep's saved state {path.name} was cut short when it stopped and no "
+                               f"whole copy is left in {ray_root}; `medtune tune --fresh` starts it over")
+    return copied
+
+
+def _whole(path: Path) -> bool:
+    """Whether Ray can load the state file (a pickle, or JSON with pickles inside)."""
+    try:
+        data = path.read_bytes()
+        try:
+            cloudpickle.loads(data)
+        except Exception:
+            _loads_with_cloudpickle(data.decode())
+        return bool(data)
+    except Exception:
+        return False
 
 
 def restore_missing_checkpoints(sweep_dir: Path) -> dict[str, str]:

@@ -23,6 +23,7 @@ import optuna
 import pandas as pd
 import ray
 from ray import tune
+from ray.train.constants import _get_ray_train_session_dir
 from ray.tune.execution import class_cache
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -36,7 +37,7 @@ from medtune.tune.cluster import check_reachable, check_storage, check_trial_fit
 from medtune.tune.console import TrialLines, quiet_logs
 from medtune.tune.launch import TRIAL_MODULE, guarded_trial
 from medtune.tune.plan import Plan, plan_sweep
-from medtune.tune.restore import restore_missing_checkpoints
+from medtune.tune.restore import repair_cut_state, restore_missing_checkpoints
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
 from medtune.tune.space import SearchSpace
 from medtune.tune.warm import WarmStart
@@ -204,6 +205,9 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     callbacks = sweep_callbacks(trainable, logger, verbose)
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
         print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
+        # Ray's session folders: the staging folder of the killed driver is in one (Ray's own path to it).
+        for name in repair_cut_state(sweep_dir, Path(_get_ray_train_session_dir()).parent.parent):
+            print(f"medtune: {name} was cut short when the sweep stopped; its last whole save is restored")
         for trial, checkpoint in restore_missing_checkpoints(sweep_dir).items():
             print(f"medtune: {trial} resumes from its newer {checkpoint}: the one the saved state names was "
                   "deleted before the driver stopped")
