@@ -1,8 +1,8 @@
 """A sweep whose driver is killed mid-way resumes with Tuner.restore: finished trials are not re-run, an
 unfinished one goes on from its checkpoint even when Ray had deleted the one its saved state names, every
 trial keeps its learning curve even when its result file was left empty, a state file Ray left cut short is
-restored from the killed driver's staging folder, the searcher is still Optuna, and
-the trial count equals num_samples (ray issue 30861)."""
+restored from the killed driver's staging folder, the searcher is still Optuna, and the trial count equals
+num_samples (ray issue 30861)."""
 
 from __future__ import annotations
 

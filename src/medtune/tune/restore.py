@@ -5,7 +5,8 @@ saves the experiment state only every 2 s. A driver killed in between leaves a s
 checkpoint already gone, and the restored trial then fails twice with "Could not recover from checkpoint as
 it does not exist on storage anymore" and ends in ERROR: its training is lost although its newer checkpoints
 are on disk. The newest of those is copied to the name the state holds, so the trial resumes from further on.
-The Ray state is read with Ray's own loaders (private, of the pinned Ray; this is their only user).
+The Ray state is read, and Ray's staging folder found, with Ray's own helpers (private, of the pinned Ray;
+this is their only user).
 
 Ray also copies its state files (the experiment, the search generator, the searcher) from the driver's
 staging folder into the sweep folder after every save, not atomically: a driver killed mid-copy leaves one
@@ -20,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from ray import cloudpickle
+from ray.train.constants import _get_ray_train_session_dir
 from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
 from ray.tune.experiment.trial import Trial
 from ray.tune.utils.serialization import _loads_with_cloudpickle
@@ -35,10 +37,13 @@ PROGRESS_FILE = "progress.json"
 STATE_GLOBS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
 
 
-def repair_cut_state(sweep_dir: Path, ray_root: Path) -> list[str]:
+def repair_cut_state(sweep_dir: Path, ray_root: Path | None = None) -> list[str]:
     """When a state file in `sweep_dir` is cut short, copy every state file back from the killed driver's
-    staging folder under `ray_root` (Ray's temp folder, all sessions), one whole save; returns the names
-    copied. Raises MedtuneError when a cut file has no whole copy: Ray would silently start over."""
+    staging folder under `ray_root` (Ray's temp folder, all sessions; default: the running Ray's), one whole
+    save; returns the names copied. Raises MedtuneError when a cut file has no whole copy: Ray would
+    silently start over."""
+    if ray_root is None:  # <temp>/session_<id>/artifacts, the folder Ray stages the driver's files under
+        ray_root = Path(_get_ray_train_session_dir()).parent.parent
     saved = [path for pattern in STATE_GLOBS for path in sweep_dir.glob(pattern)]
     if all(_whole(path) for path in saved):
         return []
@@ -63,7 +68,7 @@ def _whole(path: Path) -> bool:
             cloudpickle.loads(data)
         except Exception:
             _loads_with_cloudpickle(data.decode())
-        return bool(data)
+        return True
     except Exception:
         return False
 

@@ -23,7 +23,6 @@ import optuna
 import pandas as pd
 import ray
 from ray import tune
-from ray.train.constants import _get_ray_train_session_dir
 from ray.tune.execution import class_cache
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -205,8 +204,7 @@ def run_sweep(trainable: Trainable, sweep_dir: Path, logger: SweepLogger | None 
     callbacks = sweep_callbacks(trainable, logger, verbose)
     if resume and tune.Tuner.can_restore(str(sweep_dir)) and not (sweep_dir / DONE_MARKER).exists():
         print(f"medtune: resuming the unfinished sweep in {sweep_dir}")
-        # Ray's session folders: the staging folder of the killed driver is in one (Ray's own path to it).
-        for name in repair_cut_state(sweep_dir, Path(_get_ray_train_session_dir()).parent.parent):
+        for name in repair_cut_state(sweep_dir):
             print(f"medtune: {name} was cut short when the sweep stopped; its last whole save is restored")
         for trial, checkpoint in restore_missing_checkpoints(sweep_dir).items():
             print(f"medtune: {trial} resumes from its newer {checkpoint}: the one the saved state names was "
