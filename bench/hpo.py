@@ -126,6 +126,7 @@ def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
         reach = compute_to_reach(arm, target)
         out[name] = {k: v for k, v in arm.items() if k not in ("points", "plan")} | {
             "grace_steps": arm["plan"].grace_steps, "startup_trials": arm["plan"].startup_trials,
+            "startup_steps": arm["plan"].startup_steps,
             "compute_to_target_s": reach, "ratio_vs_random": reach / ref, "reached": math.isfinite(reach),
             "epochs_ratio_vs_random": compute_to_reach(arm, target, "epochs") / ref_epochs,
             "ratio_vs_random_equal_trials": compute_to_reach(first(arm, args.trials), target) / ref,

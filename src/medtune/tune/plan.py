@@ -33,6 +33,7 @@ class Plan:
     grace_steps: int          # ASHA: steps before a trial can be stopped
     max_steps: int            # ASHA's max_t: the most steps any trial can run
     startup_trials: int       # Optuna: random trials before TPE proposes
+    startup_steps: int        # ASHA stops those random trials here, its first rung (0: no cap)
     why: tuple[str, ...]
 
 
@@ -115,4 +116,9 @@ def plan_sweep(base: TrainCfg, search: SearchCfg, n_train: int,
     start = startup_trials(search.num_samples) if search.n_startup_trials == "auto" else int(search.n_startup_trials)
     why.append(f"TPE after {start} random trials because {search.num_samples} trials leave it "
                f"{max(0, search.num_samples - start)} to guide")
-    return base, search, Plan(cap, min_steps, grace, max_steps, start, tuple(why))
+    # Only when TPE proposes at least half the sweep: a sweep of random trials alone would train none in full.
+    startup_steps = grace if early_stopping and search.num_samples >= 2 * start and grace < max_steps else 0
+    if startup_steps:
+        why.append(f"the random trials stop at ASHA's first rung ({startup_steps} steps) because they explore: "
+                   "the first trial to train in full is one TPE chose")
+    return base, search, Plan(cap, min_steps, grace, max_steps, start, startup_steps, tuple(why))

@@ -24,7 +24,6 @@ import pandas as pd
 import ray
 from ray import tune
 from ray.tune.execution import class_cache
-from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from medtune.config import SearchCfg, TrainCfg
@@ -38,6 +37,7 @@ from medtune.tune.launch import TRIAL_MODULE, guarded_trial
 from medtune.tune.plan import Plan, plan_sweep
 from medtune.tune.restore import repair_cut_state, restore_missing_checkpoints
 from medtune.tune.results import SweepResult, best_trial, histories, leaderboard
+from medtune.tune.scheduler import StartupCappedASHA, random_trials
 from medtune.tune.space import SearchSpace
 from medtune.tune.warm import WarmStart
 
@@ -153,13 +153,16 @@ def warm_study(space: SearchSpace, mode: str, warm: WarmStart) -> optuna.storage
 def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Callback],
                 strategy: str = "tpe_asha", verbose: bool = False) -> tune.Tuner:
     """A new sweep. tpe_asha: seeded multivariate TPE proposes, ASHA stops weak trials early (its clock is
-    optimizer steps, so trials with different batch sizes are compared at equal training).
+    optimizer steps, so trials with different batch sizes are compared at equal training), and the trials
+    TPE's random start draws at its second rung (scheduler.py).
     random: the baseline of bench/hpo.py, seeded random sampling with every trial run to the end."""
     search, plan = trainable.search, trainable.plan
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy {strategy!r} is not one of {STRATEGIES}")
-    scheduler = (ASHAScheduler(time_attr="steps", max_t=plan.max_steps, grace_period=plan.grace_steps,
-                               reduction_factor=search.reduction_factor)
+    warm = trainable.warm
+    scheduler = (StartupCappedASHA(time_attr="steps", max_t=plan.max_steps, grace_period=plan.grace_steps,
+                                   reduction_factor=search.reduction_factor, cap=plan.startup_steps,
+                                   capped=random_trials(plan.startup_trials, len(warm.points), len(warm.replays)))
                  if strategy == "tpe_asha" else tune.schedulers.FIFOScheduler())
     return tune.Tuner(
         trainable.build(),

@@ -46,6 +46,18 @@ def test_asha_rungs_fall_on_reports_so_each_is_rf_times_the_one_before() -> None
     assert any("ASHA grace 4 steps" in why and "4 steps at batch 25" in why for why in plan.why)
 
 
+def test_tpes_random_trials_stop_at_the_first_rung_when_tpe_proposes_most_of_the_sweep() -> None:
+    space = (ParamSpec("batch_size", choices=(32, 64)), ParamSpec("epochs", low=1, high=12))
+    _, _, plan = plan_sweep(TrainCfg(), SearchCfg(num_samples=64, space=space), n_train=100)
+    assert plan.startup_trials == 5 and plan.startup_steps == plan.grace_steps == 4
+    assert any("random trials stop at ASHA's first rung (4 steps)" in why for why in plan.why)
+    # 8 trials, 3 random: TPE still proposes most. 5 trials, 3 random: the sweep would train few in full.
+    assert plan_sweep(TrainCfg(), SearchCfg(num_samples=8, space=space), n_train=100)[2].startup_steps == 4
+    assert plan_sweep(TrainCfg(), SearchCfg(num_samples=5, space=space), n_train=100)[2].startup_steps == 0
+    # No ASHA (bench/hpo.py's random baseline): nothing stops a trial.
+    assert plan_sweep(TrainCfg(), SearchCfg(num_samples=64, space=space), 100, False)[2].startup_steps == 0
+
+
 def test_under_asha_the_epochs_range_is_its_budget_not_a_sampled_key() -> None:
     space = (ParamSpec("lr", low=1e-4, high=1e-2, log=True), ParamSpec("epochs", choices=(3, 9, 6)))
     base, search, plan = plan_sweep(TrainCfg(epochs=4), SearchCfg(num_samples=16, space=space), n_train=4708)

@@ -1,0 +1,43 @@
+"""ASHA that stops the trials TPE samples at random at its first rung.
+
+Asynchronous ASHA cannot stop a trial it has nothing to compare with, so a sweep's first trials, random
+configs drawn before TPE has a model, ran to max_t: on bench/hpo.py's cohort the first two or three cost
+24-36 epochs before TPE proposed anything. A random trial explores; at the first rung it has told TPE and
+ASHA what it can (a value there, a rung entry later trials are judged against), and the first trial to
+train in full is one TPE chose (Hyperband's view: most configs are seen at a small budget). bench/hpo.py
+measured the first rung against the second and against no cap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+
+def random_trials(startup: int, told: int, replays: int) -> range:
+    """The positions (in the order Tune creates trials) of the trials Optuna samples at random: it draws at
+    random until `startup` trials have finished, and warm-start trials it was told count; replays are
+    queued configs, not draws."""
+    return range(replays, max(replays, startup - told))
+
+
+class StartupCappedASHA(ASHAScheduler):
+    """ASHAScheduler whose trials at positions `capped` stop once they reach `cap` of its time attribute."""
+
+    def __init__(self, *, capped: range, cap: int, **asha: Any) -> None:
+        super().__init__(**asha)
+        self.capped, self.cap = capped, cap
+        self._position: dict[str, int] = {}
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        # A retried or restored trial keeps the position it was created at.
+        self._position.setdefault(trial.trial_id, len(self._position))
+        super().on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)  # records the rung first
+        if self.cap and self._position.get(trial.trial_id, -1) in self.capped and result[self._time_attr] >= self.cap:
+            return TrialScheduler.STOP
+        return action

@@ -1,0 +1,45 @@
+"""ASHA with TPE's random start capped at its first rung: which trials are random draws, and where they stop."""
+
+from __future__ import annotations
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from medtune.tune.scheduler import StartupCappedASHA, random_trials
+
+
+def test_random_trials_are_the_draws_before_tpe_has_its_start() -> None:
+    assert random_trials(startup=5, told=0, replays=0) == range(0, 5)    # a cold sweep
+    assert random_trials(startup=5, told=2, replays=2) == range(2, 3)    # replays first, then 1 draw
+    assert not random_trials(startup=5, told=24, replays=3)              # told enough: TPE from the start
+
+
+def _report(scheduler: StartupCappedASHA, trial: Trial, steps: int, value: float) -> str:
+    return scheduler.on_trial_result(None, trial, {"steps": steps, "auroc": value})
+
+
+def test_random_trials_stop_at_the_cap_and_the_rest_run_on_where_asha_keeps_them() -> None:
+    scheduler = StartupCappedASHA(capped=range(0, 2), cap=4, time_attr="steps", metric="auroc", mode="max",
+                                  max_t=48, grace_period=4, reduction_factor=3)
+    trials = [Trial("__fake", stub=True) for _ in range(3)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+    first, second, chosen = trials
+    # The first trial has nothing to compare with: plain ASHA would run it to max_t. Better than it, the
+    # second would run on too.
+    assert _report(scheduler, first, 4, 0.80) == TrialScheduler.STOP
+    assert _report(scheduler, second, 2, 0.85) == TrialScheduler.CONTINUE     # before the rung
+    assert _report(scheduler, second, 5, 0.90) == TrialScheduler.STOP
+    # TPE's first proposal passes the rungs the random trials recorded and trains on.
+    for steps, value in ((4, 0.95), (12, 0.96), (36, 0.97)):
+        assert _report(scheduler, chosen, steps, value) == TrialScheduler.CONTINUE
+
+
+def test_a_trial_added_again_keeps_its_position() -> None:
+    scheduler = StartupCappedASHA(capped=range(0, 1), cap=4, time_attr="steps", metric="auroc", mode="max",
+                                  max_t=48, grace_period=4, reduction_factor=3)
+    first, later = Trial("__fake", stub=True), Trial("__fake", stub=True)
+    for trial in (first, later, first):  # added again, as a restored sweep adds its trials
+        scheduler.on_trial_add(None, trial)
+    assert _report(scheduler, later, 4, 0.9) == TrialScheduler.CONTINUE
+    assert _report(scheduler, first, 4, 0.9) == TrialScheduler.STOP
