@@ -154,7 +154,7 @@ def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Call
                 strategy: str = "tpe_asha", verbose: bool = False) -> tune.Tuner:
     """A new sweep. tpe_asha: seeded multivariate TPE proposes, ASHA stops weak trials early (its clock is
     optimizer steps, so trials with different batch sizes are compared at equal training), and the trials
-    TPE's random start draws at its second rung (scheduler.py).
+    TPE's random start draws at its first rung (scheduler.py).
     random: the baseline of bench/hpo.py, seeded random sampling with every trial run to the end."""
     search, plan = trainable.search, trainable.plan
     if strategy not in STRATEGIES:

@@ -4,8 +4,8 @@ Asynchronous ASHA cannot stop a trial it has nothing to compare with, so a sweep
 configs drawn before TPE has a model, ran to max_t: on bench/hpo.py's cohort the first two or three cost
 24-36 epochs before TPE proposed anything. A random trial explores; at the first rung it has told TPE and
 ASHA what it can (a value there, a rung entry later trials are judged against), and the first trial to
-train in full is one TPE chose (Hyperband's view: most configs are seen at a small budget). bench/hpo.py
-measured the first rung against the second and against no cap.
+train in full is one TPE chose (Hyperband's view: most configs are seen at a small budget). The README
+gives what bench/hpo.py measured, and what the first rung did against the second.
 """
 
 from __future__ import annotations
