@@ -73,7 +73,7 @@ class _HistoryCallback(pl.Callback):
         if _is_better(row, self.best, self.metric, self.mode):
             assert isinstance(pl_module, LitModel)
             self.best = row
-            self.best_state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}
+            self.best_state = {k: v.detach().cpu().clone() for k, v in pl_module.evaluated_net().state_dict().items()}
             self.val_prob = pl_module.epoch_val_outputs()
 
 
@@ -169,6 +169,7 @@ def fit(
         channels_last=accelerator == "gpu",
         regression_loss=cfg.regression_loss,
         target_stats=(float(np.mean(y)), float(np.std(y)) or 1.0) if data.task.kind == "regression" else (0.0, 1.0),
+        ema_decay=cfg.ema_decay,
     )
     if init_state is not None:
         load_pretrained(module.net, spec, init_state, cfg.pretrained)

@@ -87,6 +87,7 @@ def check_train_values(values: dict[str, Any], where: str) -> None:
         "momentum": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
         "weight_decay": (lambda v: v >= 0, "must be >= 0"),
         "augment": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+        "ema_decay": (lambda v: 0 <= v < 1, "must be in [0, 1) (0: no moving average)"),
         "regression_loss": (lambda v: v in REGRESSION_LOSSES, f"is not one of {', '.join(REGRESSION_LOSSES)}"),
         "num_workers": (lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "must be auto or >= 0"),
         "arch": (lambda v: v in ARCHS, f"is not one of {', '.join(ARCHS)}"),

@@ -80,6 +80,7 @@ class TrainCfg:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     augment: float = 0.5
+    ema_decay: float = 0.0            # moving average of the weights that validation and export use (0: off)
     regression_loss: str = "mse"      # regression only: mse | huber | mae (on the target standardised on train)
     num_workers: int | str = "auto"   # DataLoader workers; auto: the trial's CPUs minus one
     limit_train_batches: float = 1.0

@@ -1,4 +1,5 @@
-"""LightningModule around a plain network: the task's loss and metrics, the six optimisers, cosine LR.
+"""LightningModule around a plain network: the task's loss and metrics, the six optimisers, cosine LR, and
+the moving average of the weights that validation sees (models.ema).
 
 The net's constructor arguments (a NetSpec dict) and every hyperparameter go through
 `save_hyperparameters()`, so a checkpoint rebuilds itself without any config.
@@ -14,6 +15,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from medtune.choices import OPTIMIZERS
+from medtune.models.ema import weight_ema
 from medtune.models.heads import metric_target, task_loss, task_metrics
 from medtune.models.inference import outputs_from_logits
 from medtune.models.nets import NetSpec, OutputScale, build_net, freeze_blocks
@@ -61,6 +63,7 @@ class LitModel(pl.LightningModule):
         channels_last: bool = False,
         regression_loss: str = "mse",
         target_stats: tuple[float, float] = (0.0, 1.0),
+        ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -77,12 +80,18 @@ class LitModel(pl.LightningModule):
             raise ValueError(f"loss_weights has {len(weights)} entries for {self.spec.num_outputs} outputs")
         # A buffer follows the module to the device and is not part of the bare net's state_dict.
         self.register_buffer("loss_weight", weights, persistent=False)
+        # A submodule, so Lightning's checkpoint carries it and a resumed trial continues the same average.
+        self.ema = weight_ema(self.net, ema_decay) if ema_decay else None
         self.train_loss_mean = MeanMetric()
         self.val_metrics = task_metrics(self.spec.task, self.spec.num_outputs)
         self._val_outputs: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def evaluated_net(self) -> torch.nn.Module:
+        """The weights validation scores and callers keep: the moving average when there is one."""
+        return self.net if self.ema is None else self.ema.module
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Normalise uint8 images to [0, 1] on the device: the loader moves a quarter of float32's bytes."""
@@ -103,6 +112,10 @@ class LitModel(pl.LightningModule):
         self.train_loss_mean.update(loss.detach(), weight=len(y))
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.net)
+
     def on_train_epoch_start(self) -> None:
         self.train_loss_mean.reset()
         # Lightning puts every module back in train mode each epoch; frozen blocks stay in eval so
@@ -120,7 +133,7 @@ class LitModel(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        logits = self(x)
+        logits = self.evaluated_net()(x)
         outputs = outputs_from_logits(logits, self.spec.task)
         target = metric_target(self.spec.task, y)
         for name in METRICS[self.spec.task]:

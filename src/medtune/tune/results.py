@@ -13,6 +13,7 @@ from ray import tune
 from medtune.config import TrainCfg
 from medtune.errors import MedtuneError
 from medtune.tune.restore import CHECKPOINT_FILE
+from medtune.tune.scheduler import trial_number
 
 
 @dataclass
@@ -50,6 +51,7 @@ def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -
         ckpt = best_ckpt.path if best_ckpt else None
         rows.append({
             "trial_id": last.get("trial_id") or Path(result.path).name,
+            "trial_number": trial_number(last.get("experiment_tag", "")),  # the order Tune created them in
             f"best_{metric}": last.get(f"best_{metric}"),
             "stop_reason": ("no_result" if not last else
                             stop_reason(last.get("epoch", 0), planned_epochs(last, config, base), error)),

@@ -23,21 +23,25 @@ def random_trials(startup: int, told: int, replays: int) -> range:
     return range(replays, max(replays, startup - told))
 
 
+def trial_number(experiment_tag: str) -> int | None:
+    """Which trial of the sweep Tune created this one as (1, 2, ...): its trial generators start each
+    experiment tag with their counter (`3_lr=0.001,...`), and the tag is part of the trial's saved state, so
+    a retried, requeued or restored trial keeps it, where the order trials reach the scheduler does not (Tune
+    moves a requeued trial to the end of its list). None for a tag without the counter."""
+    head = experiment_tag.split("_", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 class StartupCappedASHA(ASHAScheduler):
     """ASHAScheduler whose trials at positions `capped` stop once they reach `cap` of its time attribute."""
 
     def __init__(self, *, capped: range, cap: int, **asha: Any) -> None:
         super().__init__(**asha)
         self.capped, self.cap = capped, cap
-        self._position: dict[str, int] = {}
-
-    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        # A retried or restored trial keeps the position it was created at.
-        self._position.setdefault(trial.trial_id, len(self._position))
-        super().on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, result)  # records the rung first
-        if self.cap and self._position.get(trial.trial_id, -1) in self.capped and result[self._time_attr] >= self.cap:
+        number = trial_number(trial.experiment_tag)
+        if self.cap and number is not None and number - 1 in self.capped and result[self._time_attr] >= self.cap:
             return TrialScheduler.STOP
         return action

@@ -21,6 +21,7 @@ from ray import tune
 
 from medtune.config import TrainCfg
 from medtune.data.datamodule import TrainData
+from medtune.models.lit_module import LitModel
 from medtune.train import fit
 from medtune.tune.plan import trial_epochs
 from medtune.tune.restore import CHECKPOINT_FILE, PROGRESS_FILE, TRAINER_FILE
@@ -45,7 +46,8 @@ class ReportEachEpoch(pl.Callback):
         metrics[f"best_{self.metric}"] = self.best if self.best is not None else float("nan")
         metrics["node_id"] = ray.get_runtime_context().get_node_id()  # where this epoch ran (retries move)
         with tempfile.TemporaryDirectory() as tmp:
-            state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
+            assert isinstance(module, LitModel)
+            state = {k: v.detach().cpu() for k, v in module.evaluated_net().state_dict().items()}
             torch.save({"net": dict(module.hparams.net), "state_dict": state, "epoch": metrics["epoch"]},
                        Path(tmp) / CHECKPOINT_FILE)
             trainer.save_checkpoint(Path(tmp) / TRAINER_FILE)

@@ -78,6 +78,9 @@ def test_the_default_one_trial_at_a_time_repeats_every_choice(data: TrainData, t
     choices = ["config", "best_val_auroc", "epochs_run", "stop_reason"]
     assert boards[0][choices].reset_index(drop=True).equals(boards[1][choices].reset_index(drop=True))
     assert (boards[0]["stop_reason"] == "asha_stopped").any()  # ASHA made choices to repeat
+    # Tune's tags count the trials it creates: the first three, TPE's random start, stop at the first rung.
+    first = boards[0].set_index("trial_number").loc[[1, 2, 3]]
+    assert list(first["epochs_run"]) == [1, 1, 1]
 
 
 def test_a_warm_sweep_runs_the_replays_before_tpe_proposes(data: TrainData, tmp_path: Path) -> None:

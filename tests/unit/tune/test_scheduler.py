@@ -5,13 +5,18 @@ from __future__ import annotations
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from medtune.tune.scheduler import StartupCappedASHA, random_trials
+from medtune.tune.scheduler import StartupCappedASHA, random_trials, trial_number
 
 
 def test_random_trials_are_the_draws_before_tpe_has_its_start() -> None:
     assert random_trials(startup=5, told=0, replays=0) == range(0, 5)    # a cold sweep
     assert random_trials(startup=5, told=2, replays=2) == range(2, 3)    # replays first, then 1 draw
     assert not random_trials(startup=5, told=24, replays=3)              # told enough: TPE from the start
+
+
+def _trial(created: int) -> Trial:
+    """A stub trial tagged as Tune's search generator tags the `created`-th trial it makes (0-based)."""
+    return Trial("__fake", stub=True, experiment_tag=f"{created + 1}_lr=0.001,batch_size=64")
 
 
 def _report(scheduler: StartupCappedASHA, trial: Trial, steps: int, value: float) -> str:
@@ -21,7 +26,7 @@ def _report(scheduler: StartupCappedASHA, trial: Trial, steps: int, value: float
 def test_random_trials_stop_at_the_cap_and_the_rest_run_on_where_asha_keeps_them() -> None:
     scheduler = StartupCappedASHA(capped=range(0, 2), cap=4, time_attr="steps", metric="auroc", mode="max",
                                   max_t=48, grace_period=4, reduction_factor=3)
-    trials = [Trial("__fake", stub=True) for _ in range(3)]
+    trials = [_trial(n) for n in range(3)]
     for trial in trials:
         scheduler.on_trial_add(None, trial)
     first, second, chosen = trials
@@ -35,11 +40,19 @@ def test_random_trials_stop_at_the_cap_and_the_rest_run_on_where_asha_keeps_them
         assert _report(scheduler, chosen, steps, value) == TrialScheduler.CONTINUE
 
 
-def test_a_trial_added_again_keeps_its_position() -> None:
+def test_a_trial_keeps_its_position_whatever_order_it_comes_back_in() -> None:
     scheduler = StartupCappedASHA(capped=range(0, 1), cap=4, time_attr="steps", metric="auroc", mode="max",
                                   max_t=48, grace_period=4, reduction_factor=3)
-    first, later = Trial("__fake", stub=True), Trial("__fake", stub=True)
-    for trial in (first, later, first):  # added again, as a restored sweep adds its trials
+    first, later = _trial(0), _trial(1)
+    # Requeued after a worker failure, the first trial comes back after the later one.
+    for trial in (later, first):
         scheduler.on_trial_add(None, trial)
     assert _report(scheduler, later, 4, 0.9) == TrialScheduler.CONTINUE
     assert _report(scheduler, first, 4, 0.9) == TrialScheduler.STOP
+
+
+def test_trial_number_reads_tunes_counter_and_nothing_else() -> None:
+    assert trial_number(_trial(0).experiment_tag) == 1
+    assert trial_number("42_lr=0.001,batch_size=64") == 42
+    assert trial_number("") is None                 # no tag
+    assert trial_number("lr=0.001") is None         # no counter
