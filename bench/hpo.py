@@ -19,6 +19,8 @@ bench/results/hpo.json.
     python -m bench.hpo --seeds 6 --trials 32 --first-seed 3  # 32 random, 64 TPE trials; seeds 3-8 (the
                                                               # plan's constants were chosen on seeds 0-2)
     python -m bench.hpo --seeds 3 --trials 32 --first-seed 0 --name hpo-seeds-0-2.json  # the seeds that chose
+    python -m bench.hpo --seeds 6 --trials 32 --first-seed 3 --ema-decay 0.999 --name hpo-ema.json
+                                                              # every arm with train.ema_decay 0.999
     python -m bench.hpo --smoke-test                          # synthetic data, 1 seed, 4 trials per arm
 """
 
@@ -96,7 +98,7 @@ def first(arm: dict, n: int) -> dict:
 
 
 def one_seed(seed: int, data, params, args, workdir: Path) -> dict:
-    base = dataclasses.replace(params.train, seed=seed)
+    base = dataclasses.replace(params.train, seed=seed, ema_decay=args.ema_decay)
     search = dataclasses.replace(params.search, num_samples=args.trials, warm_start="off")
     epochs = ParamSpec("epochs", low=1, high=2 if args.smoke_test else args.epochs_high)
     search = dataclasses.replace(search, space=tuple(s for s in search.space if s.name != "epochs") + (epochs,))
@@ -161,6 +163,8 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=None, help="default: the whole official val split")
     parser.add_argument("--epochs-high", type=int, default=12, help="top of the epochs range (room for ASHA)")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="start no new seed after this")
+    parser.add_argument("--ema-decay", type=float, default=None,
+                        help="train.ema_decay for every arm (default: params.yaml's)")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON result")
     parser.add_argument("--name", default="hpo.json", help="file name of the JSON result")
@@ -170,6 +174,8 @@ def main() -> None:
     args.tpe_trials = args.tpe_trials or 2 * args.trials
 
     params = load_params(ROOT / "params.yaml")
+    if args.ema_decay is None:
+        args.ema_decay = params.train.ema_decay
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = tempfile.TemporaryDirectory()  # images.npy files the trials map; removed at exit
     data, dataset = load_data(args.smoke_test, Path(store.name), args.n_train, args.n_val)
@@ -209,7 +215,7 @@ def main() -> None:
         f"{k} {' '.join(f'{v:.4f}' if v is not None else '-' for v in vals)}" for k, vals in equal_budget.items()))
     out = {"bench": "hpo", "dataset": dataset, "trials": args.trials, "tpe_trials": args.tpe_trials,
            "n_seeds": len(seeds),
-           "epochs_range": [1, args.epochs_high], "max_minutes": args.max_minutes,
+           "epochs_range": [1, args.epochs_high], "max_minutes": args.max_minutes, "ema_decay": args.ema_decay,
            "seeds_asked": args.seeds, "first_seed": args.first_seed,
            "measure": "CPU-seconds (trial seconds x CPUs per trial) until the running best first reaches random's "
            "final best val AUROC, / random's own CPU-seconds to get there (null: never reached); _epochs: the same "
