@@ -2,10 +2,11 @@
 
 An average of the last few hundred optimizer steps sits nearer the centre of the minimum than the last step
 does, so its validation curve is smoother (ASHA's rungs and the best epoch are chosen on less noise) and it
-tends to generalise a little better (Polyak averaging; timm and YOLO train with it by default). The decay
+is reported to generalise a little better (Polyak averaging; timm and YOLO train with it by default). The decay
 warms up as timm's does, min(decay, (1 + n) / (10 + n)) after n updates: the average covers about the last
 tenth of the steps taken so far, so a trial ASHA stops after one epoch is not an average dominated by its
-random initialisation. The README gives what bench/quality.py measured.
+random initialisation. Off by default (`train.ema_decay: 0`): the README gives what bench/quality.py and
+bench/hpo.py measured, no gain beyond their noise at 28 px and worse short trials.
 """
 
 from __future__ import annotations
