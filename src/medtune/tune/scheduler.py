@@ -16,11 +16,15 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 
-def random_trials(startup: int, told: int, replays: int) -> range:
+def random_trials(startup: int, told: int, replays: int, concurrent: int = 1) -> range:
     """The positions (in the order Tune creates trials) of the trials Optuna samples at random: it draws at
     random until `startup` trials have finished, and warm-start trials it was told count; replays are
-    queued configs, not draws."""
-    return range(replays, max(replays, startup - told))
+    queued configs, not draws. With `concurrent` trials at once Tune creates trial p when p - concurrent + 1
+    have finished (its concurrency limiter frees a slot as it tells Optuna a result), so the first
+    concurrent - 1 draws past `startup` are random too."""
+    if told >= startup:
+        return range(replays, replays)
+    return range(replays, max(replays, startup - told + concurrent - 1))
 
 
 def trial_number(experiment_tag: str) -> int | None:

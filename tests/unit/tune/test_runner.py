@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from ray import cloudpickle
+from ray.tune.search.optuna import OptunaSearch
 from tests._data import learnable_data
 
 from medtune.config import ParamSpec, SearchCfg, TrainCfg
@@ -19,6 +21,8 @@ from medtune.models.inference import load_net, predict_proba
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
 from medtune.tune.results import best_trial, stop_reason
 from medtune.tune.runner import Trainable, run_sweep
+from medtune.tune.scheduler import random_trials
+from medtune.tune.space import SearchSpace
 from medtune.tune.trial import train_trial
 from medtune.tune.warm import WarmStart
 
@@ -30,17 +34,36 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> TrainData:
     return learnable_data(tmp_path_factory.mktemp("store"), 96, 48)
 
 
+def _random_draws(space: tuple[ParamSpec, ...], seed: int, n: int) -> list[dict]:
+    """The first `n` configs a seeded RandomSampler proposes. TPE's random start draws with its own
+    RandomSampler of the same seed, so a trial with one of these configs was not a TPE proposal."""
+    searcher = OptunaSearch(space=SearchSpace(space), metric="value", mode="max",
+                            sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [searcher.suggest(str(i)) for i in range(n)]
+
+
 def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_path: Path) -> None:
     base = TrainCfg(batch_size=16, epochs=2, depth=2, width=8, augment=0.0, seed=7)
-    search = SearchCfg(num_samples=3, max_concurrent_trials=2, grace_period=1, reduction_factor=2,
+    search = SearchCfg(num_samples=5, max_concurrent_trials=2, grace_period=1, reduction_factor=2,
+                       n_startup_trials=2,
                        space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),
                               ParamSpec("optimizer", choices=("adam", "sgd_momentum")),
                               ParamSpec("momentum", low=0.8, high=0.95)))
     logger = SweepLogger(f"sqlite:///{tmp_path / 'mlruns.db'}", "sweeps", str(tmp_path / "art"))
-    result = run_sweep(Trainable(data, base, search), tmp_path / "ray" / "sweep-a", logger)
+    trainable = Trainable(data, base, search)
+    result = run_sweep(trainable, tmp_path / "ray" / "sweep-a", logger)
 
     board = result.leaderboard
-    assert len(board) == 3
+    assert len(board) == 5
+    # Two at a time, TPE has its two finished trials only when the fourth is created: three random draws,
+    # each stopped at the first rung, as random_trials says.
+    capped = random_trials(2, told=0, replays=0, concurrent=2)
+    assert capped == range(0, 3)
+    by_number = board.set_index("trial_number").sort_index()
+    drawn = _random_draws(trainable.search.space, base.seed, 4)
+    assert [json.loads(c) for c in by_number["config"]][:3] == drawn[:3]
+    assert json.loads(by_number.loc[4, "config"]) != drawn[3]
+    assert list(by_number.loc[[1, 2, 3], "epochs_run"]) == [1, 1, 1]
     assert set(board["stop_reason"]) <= {"completed", "asha_stopped"}
     assert board["best_val_auroc"].is_monotonic_decreasing
     for config in board["config"].map(json.loads):
@@ -49,7 +72,7 @@ def test_sweep_reports_every_epoch_and_logs_nested_runs(data: TrainData, tmp_pat
     # The driver logged one child run per trial, each with one val_auroc point per epoch run.
     runs = logger.client.search_runs([logger.experiment_id],
                                      filter_string=f"tags.`{PARENT_TAG}` = '{result.parent_run_id}'")
-    assert len(runs) == 3
+    assert len(runs) == 5
     for run in runs:
         steps = [m.step for m in logger.client.get_metric_history(run.info.run_id, "val_auroc")]
         row = board[board["trial_id"] == run.data.tags["medtune.trial_id"]].iloc[0]

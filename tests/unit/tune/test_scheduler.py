@@ -14,6 +14,13 @@ def test_random_trials_are_the_draws_before_tpe_has_its_start() -> None:
     assert not random_trials(startup=5, told=24, replays=3)              # told enough: TPE from the start
 
 
+def test_trials_side_by_side_draw_more_at_random() -> None:
+    # Two at a time: the sixth trial is created when four have finished, before TPE has its five.
+    assert random_trials(startup=5, told=0, replays=0, concurrent=2) == range(0, 6)
+    assert random_trials(startup=5, told=2, replays=2, concurrent=4) == range(2, 6)
+    assert not random_trials(startup=5, told=5, replays=0, concurrent=4)  # TPE from the first draw
+
+
 def _trial(created: int) -> Trial:
     """A stub trial tagged as Tune's search generator tags the `created`-th trial it makes (0-based)."""
     return Trial("__fake", stub=True, experiment_tag=f"{created + 1}_lr=0.001,batch_size=64")
