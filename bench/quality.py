@@ -129,6 +129,7 @@ def ablations(proj: Path) -> dict[str, Any]:
         from medtune.data.split import load_valid_splits
         from medtune.evaluate.metrics import binary_metrics
         from medtune.evaluate.thresholds import choose_threshold
+        from medtune.jsonio import read_json
         from medtune.models.inference import calibrate, predict_proba
         from medtune.task import read_task
         from medtune.tracking.loading import load_registered
@@ -151,9 +152,10 @@ def ablations(proj: Path) -> dict[str, Any]:
         tta = {f"test_auroc_tta_{flag}": binary_metrics(test.y, predict_proba(python.net, test.x[:], tta=flag),
                                                         0.5)["auroc"] for flag in (False, True)}
         task = read_task(paths.TASK)
-        return {"operating_points": points, **tta, "top_k": top_k_on_test(params, val, test, task),
-                "ema": ema_on_test(params, splits, val, test, task),
-                "cv": cv_on_test(params, splits, test, task, CV_FOLDS)}
+        best = read_json(paths.BEST, "best trial")
+        return {"operating_points": points, **tta, "top_k": top_k_on_test(params, best, val, test, task),
+                "ema": ema_on_test(params, best, splits, val, test, task),
+                "cv": cv_on_test(params, best, splits, test, task, CV_FOLDS)}
     finally:
         os.chdir(here)
 
@@ -167,31 +169,34 @@ def scored_on_test(net: Any, choice: Any, test: Any, task: Any, tta: bool) -> di
     return binary_metrics(test.y, out, choice.threshold)
 
 
-def top_k_on_test(params: Any, val: Any, test: Any, task: Any) -> dict[str, Any]:
-    """The mean of the sweep's k best trials, for each k tune kept: val AUROC (what promote weighs) and test
-    AUROC / accuracy at the calibration and threshold fitted on val, and each member alone on test."""
-    from medtune import paths
-    from medtune.evaluate.metrics import binary_metrics
+def val_and_test(net: Any, val: Any, test: Any, task: Any, registry: Any) -> dict[str, float]:
+    """`net`'s val AUROC (what promote weighs) and its test AUROC / accuracy at the calibration and threshold
+    fitted on val."""
     from medtune.evaluate.selection import validate_model
-    from medtune.jsonio import read_json
+
+    choice = validate_model(net, val, task, registry)
+    scored = scored_on_test(net, choice, test, task, registry.tta)
+    return {"val_auroc": round(choice.metrics["auroc"], 4), "test_auroc": round(scored["auroc"], 4),
+            "test_acc": round(scored["accuracy"], 4)}
+
+
+def top_k_on_test(params: Any, best: dict, val: Any, test: Any, task: Any) -> dict[str, Any]:
+    """The mean of the sweep's k best trials, for each k tune kept (val_and_test), and each member alone on
+    test."""
+    from medtune.evaluate.metrics import binary_metrics
     from medtune.models.ensemble import EnsembleNet
     from medtune.models.inference import predict_proba
     from medtune.tune.candidates import kept_networks
 
-    top = read_json(paths.BEST, "best trial")["top"]
+    top = best["top"]
     nets = kept_networks(top)[0]
-    rows = {}
-    for k in range(1, len(nets) + 1):
-        net = EnsembleNet(nets[:k]).eval()
-        choice = validate_model(net, val, task, params.registry)
-        scored = scored_on_test(net, choice, test, task, params.registry.tta)
-        rows[str(k)] = {"val_auroc": round(choice.metrics["auroc"], 4), "test_auroc": round(scored["auroc"], 4),
-                        "test_acc": round(scored["accuracy"], 4)}
+    rows = {str(k): val_and_test(EnsembleNet(nets[:k]).eval(), val, test, task, params.registry)
+            for k in range(1, len(nets) + 1)}
     members = [round(binary_metrics(test.y, predict_proba(n, test.x[:]), 0.5)["auroc"], 4) for n in nets]
     return {"trial_ids": [t["trial_id"] for t in top], "member_test_auroc": members, "by_k": rows}
 
 
-def ema_on_test(params: Any, splits: dict, val: Any, test: Any, task: Any) -> dict[str, Any]:
+def ema_on_test(params: Any, best: dict, splits: dict, val: Any, test: Any, task: Any) -> dict[str, Any]:
     """The best trial's config refit on train with the weights' moving average off and at EMA_DECAY (same
     seed): each one's best epoch, calibration and threshold chosen on val, then scored on test."""
     import dataclasses
@@ -199,25 +204,20 @@ def ema_on_test(params: Any, splits: dict, val: Any, test: Any, task: Any) -> di
     from medtune import paths
     from medtune.config import TrainCfg
     from medtune.data.datamodule import TrainData, load_split
-    from medtune.evaluate.selection import validate_model
-    from medtune.jsonio import read_json
     from medtune.models.inference import load_net
     from medtune.train import fit
 
-    cfg = TrainCfg(**read_json(paths.BEST, "best trial")["train"])
+    cfg = TrainCfg(**best["train"])
     data = TrainData(load_split(paths.PROCESSED, splits, "train"), val, task)
     rows = {}
     for decay in (0.0, EMA_DECAY):
         result = fit(dataclasses.replace(cfg, ema_decay=decay), data)
-        net = load_net(result.net, result.state_dict)
-        choice = validate_model(net, val, task, params.registry)
-        scored = scored_on_test(net, choice, test, task, params.registry.tta)
-        rows[str(decay)] = {"val_auroc": round(choice.metrics["auroc"], 4), "best_epoch": result.best_epoch,
-                            "test_auroc": round(scored["auroc"], 4), "test_acc": round(scored["accuracy"], 4)}
+        scored = val_and_test(load_net(result.net, result.state_dict), val, test, task, params.registry)
+        rows[str(decay)] = {**scored, "best_epoch": result.best_epoch}
     return {"epochs": cfg.epochs, "by_decay": rows}
 
 
-def cv_on_test(params: Any, splits: dict, test: Any, task: Any, k: int) -> dict[str, Any]:
+def cv_on_test(params: Any, best: dict, splits: dict, test: Any, task: Any, k: int) -> dict[str, Any]:
     """K-fold CV on this sweep (promote's refit and bootstrap): the out-of-fold estimate and its CI, and the
     fold ensemble on test with the calibration and threshold chosen on the out-of-fold predictions."""
     import pandas as pd
@@ -226,13 +226,11 @@ def cv_on_test(params: Any, splits: dict, test: Any, task: Any, k: int) -> dict[
     from medtune.config import TrainCfg
     from medtune.data.folds import assign_folds
     from medtune.evaluate.selection import choose_on_validation
-    from medtune.jsonio import read_json
     from medtune.models.ensemble import EnsembleNet
     from medtune.tune.candidates import oof_ci, refit_folds
 
     started = time.perf_counter()
     folds = assign_folds(pd.read_parquet(paths.INDEX), splits, k, params.base.seed)
-    best = read_json(paths.BEST, "best trial")
     fit = refit_folds(TrainCfg(**best["train"]), paths.PROCESSED, splits | {"folds": folds}, task,
                       params.registry.tta)
     choice = choose_on_validation(task, fit.y, fit.oof, params.registry, params.registry.tta)
@@ -284,12 +282,10 @@ def main() -> None:
     for key in ("test_auc", "test_acc", "ece_before", "ece_after", "brier_before", "brier_after"):
         print(f"{key:<28}{result[key]:>10.4f}")
     print(f"{'vs AutoML Vision AUC ratio':<28}{result['test_auc'] / 0.991:>10.3f}")
-    print(f"{'top-k ensemble k':<18}{'val AUROC':>10}{'test AUROC':>12}{'test acc':>10}")
-    for k, row in result["top_k"]["by_k"].items():
-        print(f"{k:<18}{row['val_auroc']:>10.4f}{row['test_auroc']:>12.4f}{row['test_acc']:>10.4f}")
-    print(f"{'ema_decay':<18}{'val AUROC':>10}{'test AUROC':>12}{'test acc':>10}")
-    for decay, row in result["ema"]["by_decay"].items():
-        print(f"{decay:<18}{row['val_auroc']:>10.4f}{row['test_auroc']:>12.4f}{row['test_acc']:>10.4f}")
+    for title, rows in (("top-k ensemble k", result["top_k"]["by_k"]), ("ema_decay", result["ema"]["by_decay"])):
+        print(f"{title:<18}{'val AUROC':>10}{'test AUROC':>12}{'test acc':>10}")
+        for key, row in rows.items():
+            print(f"{key:<18}{row['val_auroc']:>10.4f}{row['test_auroc']:>12.4f}{row['test_acc']:>10.4f}")
     cv = result["cv"]
     print(f"{cv['folds']}-fold CV: OOF AUROC {cv['oof_auroc']:.4f} {cv['oof_auroc_ci']} (best trial's val "
           f"{cv['best_trial_val_auroc']:.4f}); fold ensemble test AUROC {cv['fold_ensemble_test_auroc']:.4f}, "
