@@ -163,7 +163,8 @@ def build_tuner(trainable: Trainable, sweep_dir: Path, callbacks: list[tune.Call
     scheduler = (StartupCappedASHA(time_attr="steps", max_t=plan.max_steps, grace_period=plan.grace_steps,
                                    reduction_factor=search.reduction_factor, cap=plan.startup_steps,
                                    capped=random_trials(plan.startup_trials, len(warm.points), len(warm.replays),
-                                                        search.max_concurrent_trials))
+                                                        search.max_concurrent_trials),
+                                   startup_left=plan.startup_trials - len(warm.points))
                  if strategy == "tpe_asha" else tune.schedulers.FIFOScheduler())
     return tune.Tuner(
         trainable.build(),

@@ -37,11 +37,29 @@ def trial_number(experiment_tag: str) -> int | None:
 
 
 class StartupCappedASHA(ASHAScheduler):
-    """ASHAScheduler whose trials at positions `capped` stop once they reach `cap` of its time attribute."""
+    """ASHAScheduler whose trials at positions `capped` stop once they reach `cap` of its time attribute.
 
-    def __init__(self, *, capped: range, cap: int, **asha: Any) -> None:
+    `startup_left` is how many more trials Optuna waits for before TPE proposes. A trial that errors while it
+    waits is told to Optuna as FAIL, which its start does not count, so one more draw is random: `capped`
+    grows by one. The count lives in this process only; a resumed sweep starts it again from the plan, where
+    a failure could cap one TPE proposal at the first rung (a short trial, not a lost one)."""
+
+    def __init__(self, *, capped: range, cap: int, startup_left: int = 0, **asha: Any) -> None:
         super().__init__(**asha)
-        self.capped, self.cap = capped, cap
+        self.capped, self.cap, self.startup_left = capped, cap, startup_left
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+        super().on_trial_complete(tune_controller, trial, result)
+        self.startup_left -= 1  # Optuna is told COMPLETE, or PRUNED without a value: both count
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_remove(tune_controller, trial)
+        self.startup_left -= 1  # stopped before it ran (a time budget): PRUNED
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_error(tune_controller, trial)
+        if self.startup_left > 0:
+            self.capped = range(self.capped.start, self.capped.stop + 1)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, result)  # records the rung first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -115,6 +116,33 @@ def test_a_warm_sweep_runs_the_replays_before_tpe_proposes(data: TrainData, tmp_
     board = run_sweep(trainable, tmp_path / "sweep").leaderboard
     # Sampled, lr would never land on these values exactly: both trials are the queued replays.
     assert sorted(json.loads(c)["lr"] for c in board["config"]) == [0.005, 0.02]
+
+
+def crash_first(config: dict, *, marker: Path, **kwargs) -> None:
+    """The sweep's first trial crashes (a bug on one config's path, a bad node); the rest train."""
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError("the first trial crashes")
+    train_trial(config, **kwargs)
+
+
+def test_a_trial_that_crashes_in_tpes_start_adds_a_random_draw_and_it_is_capped_too(
+        data: TrainData, tmp_path: Path) -> None:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    base = TrainCfg(batch_size=16, epochs=3, depth=2, width=8, augment=0.0, seed=3)
+    search = SearchCfg(num_samples=4, grace_period=1, reduction_factor=2, n_startup_trials=2, min_steps=0,
+                       max_failures=0, space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
+    trial_fn = partial(crash_first, marker=tmp_path / "crashed")
+    board = run_sweep(Trainable(data, base, search, trial_fn=trial_fn), tmp_path / "sweep").leaderboard
+    crashed, ran = board[board["stop_reason"] == "error"], board[board["stop_reason"] != "error"]
+    by_number = ran.set_index("trial_number").sort_index()
+    assert len(crashed) == 1 and list(by_number.index) == [2, 3, 4]
+    # Optuna's start does not count the crash: the third trial is a random draw as well, and stops at the
+    # first rung with the second; the fourth is TPE's.
+    drawn = _random_draws(search.space, base.seed, 4)
+    assert [json.loads(c) for c in (*crashed["config"], *by_number["config"])][:3] == drawn[:3]
+    assert json.loads(by_number.loc[4, "config"]) != drawn[3]
+    assert list(by_number.loc[[2, 3], "epochs_run"]) == [1, 1]
 
 
 def test_stop_reason() -> None:

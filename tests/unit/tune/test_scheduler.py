@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import optuna
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
 
+from medtune.config import ParamSpec
 from medtune.tune.scheduler import StartupCappedASHA, random_trials, trial_number
+from medtune.tune.space import SearchSpace
 
 
 def test_random_trials_are_the_draws_before_tpe_has_its_start() -> None:
@@ -56,6 +60,39 @@ def test_a_trial_keeps_its_position_whatever_order_it_comes_back_in() -> None:
         scheduler.on_trial_add(None, trial)
     assert _report(scheduler, later, 4, 0.9) == TrialScheduler.CONTINUE
     assert _report(scheduler, first, 4, 0.9) == TrialScheduler.STOP
+
+
+def test_a_trial_that_fails_before_tpe_has_its_start_makes_one_more_draw_random() -> None:
+    scheduler = StartupCappedASHA(capped=range(0, 2), cap=4, startup_left=2, time_attr="steps", metric="auroc",
+                                  mode="max", max_t=48, grace_period=4, reduction_factor=3)
+    trials = [_trial(n) for n in range(5)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+    scheduler.on_trial_error(None, trials[0])
+    # TPE still waits for two finished trials, so the third was drawn at random too: it stops at the cap.
+    assert _report(scheduler, trials[2], 4, 0.99) == TrialScheduler.STOP
+    for trial in trials[1:3]:
+        scheduler.on_trial_complete(None, trial, {"steps": 4, "auroc": 0.9})
+    # TPE has its start: a failure now costs it nothing, and the fourth trial, its proposal, trains on.
+    scheduler.on_trial_error(None, trials[4])
+    assert _report(scheduler, trials[3], 4, 0.99) == TrialScheduler.CONTINUE
+
+
+def test_optunas_start_does_not_count_a_trial_ray_reports_as_errored() -> None:
+    """What the scheduler's failure rule rests on: Ray tells Optuna an errored trial as FAIL, with no value
+    even when it had reported some, and TPE draws at random until n_startup_trials have finished otherwise."""
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    space = SearchSpace((ParamSpec("lr", low=1e-4, high=1e-1, log=True),))
+    searcher = OptunaSearch(space=space, metric="auroc", mode="max", storage=storage, study_name="s",
+                            sampler=optuna.samplers.TPESampler(n_startup_trials=1, seed=0))
+    searcher.suggest("a")
+    searcher.on_trial_result("a", {"auroc": 0.9, "training_iteration": 1})
+    searcher.on_trial_complete("a", error=True)
+    (told,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert told.state == optuna.trial.TrialState.FAIL and told.value is None
+    assert optuna.load_study(study_name="s", storage=storage).get_trials(
+        states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)) == []
 
 
 def test_trial_number_reads_tunes_counter_and_nothing_else() -> None:
