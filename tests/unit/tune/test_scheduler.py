@@ -80,7 +80,7 @@ def test_a_trial_that_fails_before_tpe_has_its_start_makes_one_more_draw_random(
 
 def test_optunas_start_does_not_count_a_trial_ray_reports_as_errored() -> None:
     """What the scheduler's failure rule rests on: Ray tells Optuna an errored trial as FAIL, with no value
-    even when it had reported some, and TPE draws at random until n_startup_trials have finished otherwise."""
+    even when it had reported some, and TPE's start counts only COMPLETE and PRUNED trials."""
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(storage=storage, study_name="s", direction="maximize")
     space = SearchSpace((ParamSpec("lr", low=1e-4, high=1e-1, log=True),))
@@ -91,8 +91,9 @@ def test_optunas_start_does_not_count_a_trial_ray_reports_as_errored() -> None:
     searcher.on_trial_complete("a", error=True)
     (told,) = optuna.load_study(study_name="s", storage=storage).trials
     assert told.state == optuna.trial.TrialState.FAIL and told.value is None
-    assert optuna.load_study(study_name="s", storage=storage).get_trials(
-        states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)) == []
+    # TPE is still in its start: its next config is the second draw of a random sampler of the same seed.
+    random = OptunaSearch(space=space, metric="auroc", mode="max", sampler=optuna.samplers.RandomSampler(seed=0))
+    assert searcher.suggest("b") == [random.suggest(str(i)) for i in range(2)][1]
 
 
 def test_trial_number_reads_tunes_counter_and_nothing_else() -> None:
