@@ -38,6 +38,14 @@ def planned_epochs(last: dict[str, Any], config: dict[str, Any], base: TrainCfg)
     return int(last.get("planned_epochs") or config.get("epochs", base.epochs))
 
 
+def experiment_tag(last: dict[str, Any], trial_dir: str) -> str:
+    """Tune's experiment tag, which every report carries; a trial that crashed before its first report has it
+    only in its folder's name, `<trainable>_<trial id>_<tag>_<date>`."""
+    if "experiment_tag" in last:
+        return last["experiment_tag"]
+    return Path(trial_dir).name.partition(f"_{last.get('trial_id')}_")[2]
+
+
 def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -> pd.DataFrame:
     """One row per trial, best first: metric, stop reason, epochs and steps run, checkpoint and its config."""
     rows = []
@@ -51,7 +59,7 @@ def leaderboard(grid: tune.ResultGrid, base: TrainCfg, metric: str, mode: str) -
         ckpt = best_ckpt.path if best_ckpt else None
         rows.append({
             "trial_id": last.get("trial_id") or Path(result.path).name,
-            "trial_number": trial_number(last.get("experiment_tag", "")),  # the order Tune created them in
+            "trial_number": trial_number(experiment_tag(last, result.path)),  # the order Tune created them in
             f"best_{metric}": last.get(f"best_{metric}"),
             "stop_reason": ("no_result" if not last else
                             stop_reason(last.get("epoch", 0), planned_epochs(last, config, base), error)),

@@ -20,7 +20,7 @@ from medtune.data.datamodule import TrainData
 from medtune.errors import ConfigError
 from medtune.models.inference import load_net, predict_proba
 from medtune.tracking.sweep_log import PARENT_TAG, SweepLogger
-from medtune.tune.results import best_trial, stop_reason
+from medtune.tune.results import best_trial, experiment_tag, stop_reason
 from medtune.tune.runner import Trainable, run_sweep
 from medtune.tune.scheduler import random_trials
 from medtune.tune.space import SearchSpace
@@ -134,13 +134,13 @@ def test_a_trial_that_crashes_in_tpes_start_adds_a_random_draw_and_it_is_capped_
                        max_failures=0, space=(ParamSpec("lr", low=1e-3, high=3e-2, log=True),))
     trial_fn = partial(crash_first, marker=tmp_path / "crashed")
     board = run_sweep(Trainable(data, base, search, trial_fn=trial_fn), tmp_path / "sweep").leaderboard
-    crashed, ran = board[board["stop_reason"] == "error"], board[board["stop_reason"] != "error"]
-    by_number = ran.set_index("trial_number").sort_index()
-    assert len(crashed) == 1 and list(by_number.index) == [2, 3, 4]
+    by_number = board.set_index("trial_number").sort_index()
+    assert list(by_number.index) == [1, 2, 3, 4]  # the crashed one, which never reported, too
+    assert list(by_number["stop_reason"])[:1] == ["error"]
     # Optuna's start does not count the crash: the third trial is a random draw as well, and stops at the
     # first rung with the second; the fourth is TPE's.
     drawn = _random_draws(search.space, base.seed, 4)
-    assert [json.loads(c) for c in (*crashed["config"], *by_number["config"])][:3] == drawn[:3]
+    assert [json.loads(c) for c in by_number["config"]][:3] == drawn[:3]
     assert json.loads(by_number.loc[4, "config"]) != drawn[3]
     assert list(by_number.loc[[2, 3], "epochs_run"]) == [1, 1]
 
@@ -150,6 +150,13 @@ def test_stop_reason() -> None:
     assert stop_reason(1, 3, None) == "asha_stopped"
     assert stop_reason(0, 3, "torch.OutOfMemoryError: CUDA out of memory") == "oom"
     assert stop_reason(0, 3, "ValueError: boom") == "error"
+
+
+def test_experiment_tag_of_a_trial_that_never_reported_comes_from_its_folder() -> None:
+    folder = "/sweeps/a/guarded_trial_7e1e387d_1_lr=0.0065_2026-12-07_01-29-35"
+    assert experiment_tag({"experiment_tag": "3_lr=0.01"}, folder) == "3_lr=0.01"
+    assert experiment_tag({"trial_id": "7e1e387d"}, folder) == "1_lr=0.0065_2026-12-07_01-29-35"
+    assert experiment_tag({"trial_id": "0000"}, folder) == ""  # not this folder's trial: no number
 
 
 def oom_on_batch_32(config: dict, **kwargs) -> None:
